@@ -1,0 +1,45 @@
+# Everyday commands. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install run migrate test test-sqlite lint format bench clean
+
+$(BIN)/activate: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $(BIN)/activate
+
+install: $(BIN)/activate
+
+migrate: install
+	$(BIN)/alembic upgrade head
+
+run: migrate
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+
+lint: install
+	$(BIN)/ruff check app tests bench alembic
+	$(BIN)/ruff format --check app tests bench alembic
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff check --fix app tests bench alembic
+	$(BIN)/ruff format app tests bench alembic
+
+# The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database).
+test: lint
+	$(BIN)/pytest tests/ -v
+
+# Without a PostgreSQL server at hand.
+test-sqlite: install
+	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v
+
+bench: install
+	$(BIN)/python -m bench.apply_throughput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data

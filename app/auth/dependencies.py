@@ -1,0 +1,69 @@
+"""Who is calling and what they may do: one dependency per route checks the key, its scope,
+and counts the call against the caller's rate limit."""
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Response
+
+from app.auth import service
+from app.auth.exceptions import InsufficientScope, Unauthorized
+from app.auth.models import Scope
+from app.auth.service import ANONYMOUS, Principal
+from app.core.clock import NowDep
+from app.core.config import SettingsDep
+from app.core.db import SessionDep
+from app.core.ratelimit import EndpointClass, RateLimiter, client_ip
+
+
+def _presented_key(request: Request) -> str | None:
+    authorization = request.headers.get("authorization")
+    if authorization:
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            raise Unauthorized("The Authorization header must be `Bearer <key>`.")
+        return credentials.strip()
+    return request.headers.get("x-api-key") or None
+
+
+async def current_principal(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Principal:
+    key = _presented_key(request)
+    if key is None:
+        if await _api_is_closed(request, session, settings.auth_required):
+            raise Unauthorized()
+        return ANONYMOUS
+    api_key = await service.authenticate(session, key=key, secret=settings.api_key_secret.get_secret_value(), now=now)
+    if api_key is None:
+        raise Unauthorized("This API key is not valid, or has been revoked.")
+    return Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
+
+
+async def _api_is_closed(request: Request, session: SessionDep, auth_required: bool) -> bool:
+    if auth_required or getattr(request.app.state, "api_closed", False):
+        return True
+    # Keys are never deleted, so once one exists this stays true: remember it in this worker.
+    closed = await service.any_key_exists(session)
+    request.app.state.api_closed = closed
+    return closed
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def access(endpoint: EndpointClass, *scopes: Scope) -> Callable[..., Awaitable[Principal]]:
+    """The route's guard: a key with one of `scopes` (admin always passes), within its rate limit."""
+
+    async def guard(request: Request, response: Response, principal: PrincipalDep) -> Principal:
+        if not principal.allows(*scopes):
+            needed = " or ".join(f"`{scope}`" for scope in scopes)
+            raise InsufficientScope(
+                f"This call needs the {needed} scope; the key has: {' '.join(sorted(principal.scopes)) or 'none'}."
+            )
+        limiter: RateLimiter = request.app.state.rate_limiter
+        if principal.key_prefix is None:
+            await limiter.check(endpoint, f"ip:{client_ip(request)}", response, per_key=False)
+        else:
+            await limiter.check(endpoint, f"key:{principal.key_prefix}", response, per_key=True)
+        return principal
+
+    return guard

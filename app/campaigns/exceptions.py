@@ -1,0 +1,13 @@
+"""What can go wrong with campaigns."""
+
+from app.core.errors import Conflict, NotFound
+
+
+class CampaignNotFound(NotFound):
+    code = "campaign_not_found"
+    detail = "No campaign has this id."
+
+
+class BudgetBelowSpent(Conflict):
+    code = "budget_below_spent"
+    detail = "total_budget cannot be set below what the campaign has already spent."

@@ -1,0 +1,81 @@
+"""The campaigns table and the customers a targeted campaign is for."""
+
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from app.core.clock import utc_now
+from app.core.db import Base, Cents, UtcDateTime
+from app.core.money import ZERO
+
+
+class DiscountType(StrEnum):
+    CART = "cart"
+    DELIVERY = "delivery"
+
+
+class CampaignStatus(StrEnum):
+    SCHEDULED = "scheduled"
+    ACTIVE = "active"
+    PAUSED = "paused"
+    ENDED = "ended"
+    EXHAUSTED = "exhausted"
+
+
+class Campaign(Base):
+    __tablename__ = "campaigns"
+    # The last line of defence for the ledger, whatever the code above does.
+    __table_args__ = (
+        CheckConstraint("used_budget >= 0", name="used_budget_not_negative"),
+        CheckConstraint("used_budget <= total_budget", name="used_budget_within_total"),
+        CheckConstraint("(discount_percentage IS NULL) <> (discount_flat IS NULL)", name="one_discount_kind"),
+        CheckConstraint("start_date < end_date", name="dates_ordered"),
+        CheckConstraint("max_usage_per_customer_per_day >= 1", name="daily_limit_positive"),
+        CheckConstraint("discount_type IN ('cart', 'delivery')", name="discount_type_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, default="")
+    discount_type: Mapped[str] = mapped_column(String(16))
+    discount_percentage: Mapped[Decimal | None] = mapped_column(Cents(5))
+    discount_flat: Mapped[Decimal | None] = mapped_column(Cents())
+    start_date: Mapped[datetime] = mapped_column(UtcDateTime())
+    end_date: Mapped[datetime] = mapped_column(UtcDateTime())
+    total_budget: Mapped[Decimal] = mapped_column(Cents())
+    used_budget: Mapped[Decimal] = mapped_column(Cents(), default=ZERO)
+    max_usage_per_customer_per_day: Mapped[int] = mapped_column(Integer)
+    min_cart_value: Mapped[Decimal] = mapped_column(Cents(), default=ZERO)
+    max_discount_amount: Mapped[Decimal | None] = mapped_column(Cents())
+    is_targeted: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Where "today" starts for the daily limit; None: the store's STORE_TIMEZONE.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+    # Deleting keeps the row, so redemptions and usage history stay whole.
+    deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
+
+    # Loaded only where a response shows it (`campaigns.service.get(..., with_targets=True)`):
+    # a checkout must not read a 100,000-customer list to price one cart.
+    targets: Mapped[list["CampaignTarget"]] = relationship(
+        cascade="all, delete-orphan", order_by="CampaignTarget.customer_id"
+    )
+
+    @property
+    def remaining_budget(self) -> Decimal:
+        return self.total_budget - self.used_budget
+
+    @property
+    def target_customer_ids(self) -> list[int]:
+        return [target.customer_id for target in self.targets]
+
+
+class CampaignTarget(Base):
+    __tablename__ = "campaign_targets"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), primary_key=True, index=True)

@@ -1,0 +1,122 @@
+"""The command line: `python -m app --help`."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, TypeVar
+
+import typer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth import service as auth_service
+from app.auth.models import Scope
+from app.core.clock import utc_now
+from app.core.config import get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.discounts import ledger
+from app.idempotency import service as idempotency
+
+cli = typer.Typer(
+    help="Campaign & Discount Service administration.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+T = TypeVar("T")
+
+
+def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(get_settings())
+        try:
+            async with create_sessionmaker(engine)() as session, session.begin():
+                return await work(session)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+cli.add_typer(keys, name="keys")
+
+
+@keys.command("create")
+def create_key(
+    name: Annotated[str, typer.Option(help="Who the key is for, e.g. checkout-eu.")],
+    scope: Annotated[list[Scope], typer.Option(help="A scope to grant; repeat for several.")],
+) -> None:
+    """Create a key and print it once, alone on the last line (it is stored only as a hash)."""
+    settings = get_settings()
+
+    async def create(session: AsyncSession) -> tuple[str, str]:
+        api_key, plaintext = await auth_service.create(
+            session, name=name, scopes=scope, secret=settings.api_key_secret.get_secret_value()
+        )
+        return api_key.prefix, plaintext
+
+    prefix, plaintext = _in_transaction(create)
+    typer.echo(f"Created API key {prefix} ({name}) with scopes: {' '.join(sorted(scope))}.", err=True)
+    typer.echo("Store it now: it cannot be shown again.", err=True)
+    typer.echo(plaintext)
+
+
+@keys.command("list")
+def list_keys() -> None:
+    """Every key: prefix, name, scopes, created, last used, revoked."""
+    rows = _in_transaction(auth_service.list_)
+    if not rows:
+        typer.echo("No API keys yet: the API is open in development. Create one with `keys create`.")
+        return
+    typer.echo(f"{'PREFIX':<18} {'NAME':<24} {'SCOPES':<32} {'CREATED':<20} {'LAST USED':<20} REVOKED")
+    for key in rows:
+        typer.echo(
+            f"{key.prefix:<18} {key.name[:24]:<24} {key.scopes[:32]:<32} {_when(key.created_at):<20} "
+            f"{_when(key.last_used_at):<20} {_when(key.revoked_at)}"
+        )
+
+
+@keys.command("revoke")
+def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it.")]) -> None:
+    """Revoke a key: it stops working at once, everywhere."""
+    api_key = _in_transaction(lambda session: auth_service.revoke(session, prefix=prefix, now=utc_now()))
+    if api_key is None:
+        typer.echo(f"No API key has the prefix {prefix!r}.", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"Revoked {api_key.prefix} ({api_key.name}).")
+
+
+def _when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+@cli.command()
+def reconcile() -> None:
+    """Check that every campaign's used_budget equals its applied redemptions, and every daily
+    use count its redemptions. Prints each mismatch; exits 1 if there is one."""
+
+    async def check(session: AsyncSession) -> list[str]:
+        budgets = await ledger.budget_mismatches(session)
+        usages = await ledger.usage_mismatches(session)
+        return [str(mismatch) for mismatch in [*budgets, *usages]]
+
+    mismatches = _in_transaction(check)
+    for line in mismatches:
+        typer.echo(f"MISMATCH {line}")
+    if mismatches:
+        typer.echo(f"{len(mismatches)} mismatch(es) found.", err=True)
+        raise typer.Exit(1)
+    typer.echo("Ledger balanced: every campaign's used_budget equals its applied redemptions.")
+
+
+@cli.command("purge-idempotency-keys")
+def purge_idempotency_keys() -> None:
+    """Delete expired Idempotency-Keys now (the service also does this in the background)."""
+    total = 0
+    while True:
+        deleted = _in_transaction(lambda session: idempotency.purge_expired(session, now=utc_now()))
+        total += deleted
+        if deleted == 0:
+            break
+    typer.echo(f"Purged {total} expired idempotency key(s).")

@@ -1,0 +1,166 @@
+"""Every setting of the service, read once from the environment and `.env`."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any, Literal, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from fastapi import Depends, Request
+from limits import parse_many
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.core.clock import valid_timezone
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/campaigns.db"
+# Good enough to hash keys on a laptop; production refuses to start with it.
+_DEVELOPMENT_API_KEY_SECRET = "development-only-api-key-secret"
+
+# Hosted PostgreSQL hands out `sslmode=...`; asyncpg takes `ssl=...` instead.
+_SSLMODE_TO_ASYNCPG = {
+    "disable": "disable",
+    "allow": "allow",
+    "prefer": "prefer",
+    "require": "require",
+    "verify-ca": "verify-ca",
+    "verify-full": "verify-full",
+}
+
+
+def normalize_database_url(url: str) -> str:
+    """Turn the URLs people paste (`postgres://`, `postgresql://`, `sqlite:///`) into async driver URLs."""
+    url = url.strip()
+    scheme, _, rest = url.partition("://")
+    if not rest:
+        raise ValueError("DATABASE_URL must look like postgresql://user@host/db or sqlite:///path")
+    scheme = scheme.lower()
+    if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
+        parts = urlsplit("postgresql+asyncpg://" + rest)
+        query = []
+        for key, value in parse_qsl(parts.query, keep_blank_values=True):
+            if key == "sslmode":
+                query.append(("ssl", _SSLMODE_TO_ASYNCPG.get(value, value)))
+            else:
+                query.append((key, value))
+        return urlunsplit(parts._replace(query=urlencode(query)))
+    if scheme in ("sqlite", "sqlite+aiosqlite"):
+        return "sqlite+aiosqlite://" + rest
+    raise ValueError(f"unsupported database scheme {scheme!r}: use postgresql:// or sqlite://")
+
+
+def _comma_separated(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    app_name: str = "Campaign & Discount Service"
+    app_env: Literal["development", "production"] = "development"
+    # Every /api/v1 call needs a key. Without it, development is open until the first key exists.
+    auth_required: bool = False
+    # The key that hashes API keys (HMAC-SHA-256). Required in production; keep it secret and stable.
+    api_key_secret: SecretStr = SecretStr(_DEVELOPMENT_API_KEY_SECRET)
+    database_url: str = DEFAULT_DATABASE_URL
+    db_pool_size: int = Field(default=5, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_recycle_seconds: int = Field(default=1800, ge=1)
+    db_pool_timeout_seconds: float = Field(default=30, gt=0)
+    db_connect_timeout_seconds: float = Field(default=5, gt=0)
+    sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
+
+    cors_origins: Annotated[list[str], NoDecode] = []
+
+    rate_limit_enabled: bool = True
+    rate_limit_storage_uri: str = "memory://"
+    # Per client IP, for callers without a key (the original design's limits).
+    rate_limit_health: str = "100/minute"
+    rate_limit_available: str = "60/minute"
+    rate_limit_apply: str = "30/minute"
+    rate_limit_read: str = "600/minute"
+    rate_limit_write: str = "120/minute"
+    # Per API key: a checkout backend sends all its traffic from a few IPs.
+    rate_limit_key_available: str = "6000/minute"
+    rate_limit_key_apply: str = "3000/minute"
+    rate_limit_key_read: str = "6000/minute"
+    rate_limit_key_write: str = "600/minute"
+
+    max_body_bytes: int = Field(default=1_000_000, ge=1024)
+    max_target_customers: int = Field(default=100_000, ge=1)
+
+    store_timezone: str = "UTC"
+    idempotency_key_ttl_hours: float = Field(default=24, gt=0)
+    idempotency_purge_interval_seconds: float = Field(default=600, gt=0)
+
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalize_database_url(cls, value: str) -> str:
+        return normalize_database_url(value)
+
+    @field_validator(
+        "rate_limit_health",
+        "rate_limit_available",
+        "rate_limit_apply",
+        "rate_limit_read",
+        "rate_limit_write",
+        "rate_limit_key_available",
+        "rate_limit_key_apply",
+        "rate_limit_key_read",
+        "rate_limit_key_write",
+    )
+    @classmethod
+    def _rate_limit_parses(cls, value: str) -> str:
+        try:
+            parse_many(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a rate limit such as '30/minute'") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _production_is_locked(self) -> Self:
+        if self.app_env == "production":
+            if not self.auth_required:
+                raise ValueError("APP_ENV=production needs AUTH_REQUIRED=true: the API must not run open")
+            if self.api_key_secret.get_secret_value() == _DEVELOPMENT_API_KEY_SECRET:
+                raise ValueError("APP_ENV=production needs API_KEY_SECRET: a long random value of its own")
+        return self
+
+    @field_validator("store_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        return valid_timezone(value)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        return _comma_separated(value)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The file behind an SQLite URL, or None for PostgreSQL and in-memory databases."""
+        if not self.is_sqlite:
+            return None
+        path = self.database_url.split(":///", 1)[1].split("?", 1)[0]
+        if not path or path == ":memory:":
+            return None
+        return Path(path)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def _app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_app_settings)]

@@ -1,0 +1,162 @@
+"""One error type and one place that renders every error as `{"code", "detail"}`."""
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+logger = logging.getLogger("app.errors")
+
+
+class AppError(Exception):
+    """A business outcome the caller must see as a 4xx (or a 503), never a 500."""
+
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    code: str = "bad_request"
+    detail: str = "The request cannot be served."
+
+    def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
+        self.detail = detail or type(self).detail
+        self.headers = headers
+        super().__init__(self.detail)
+
+
+class NotFound(AppError):
+    status_code = status.HTTP_404_NOT_FOUND
+
+
+class Conflict(AppError):
+    status_code = status.HTTP_409_CONFLICT
+
+
+class ValidationFailed(AppError):
+    """A payload that parses but breaks a rule needing the database (an unknown target customer)."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+    code = "validation_error"
+
+    def __init__(self, detail: str, *, field: str) -> None:
+        super().__init__(detail)
+        self.errors = [{"loc": ["body", field], "msg": detail, "type": "value_error"}]
+
+
+class DatabaseUnavailable(AppError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    code = "database_unavailable"
+    detail = "The database cannot be reached right now; try again shortly."
+
+
+class RateLimited(AppError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    code = "rate_limited"
+    detail = "Too many requests; slow down."
+
+
+class ErrorBody(BaseModel):
+    """What every error response carries."""
+
+    code: str
+    detail: str
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class ValidationErrorBody(ErrorBody):
+    errors: list[FieldError]
+
+
+def error_responses(*errors: type[AppError]) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI `responses=` for an endpoint that can raise these errors."""
+    by_status: dict[int, list[str]] = {}
+    for error in errors:
+        by_status.setdefault(error.status_code, []).append(error.code)
+    return {
+        status_code: {"model": ErrorBody, "description": "Codes: " + ", ".join(sorted(set(codes)))}
+        for status_code, codes in by_status.items()
+    }
+
+
+def _body(code: str, detail: str, **extra: Any) -> dict[str, Any]:
+    return {"code": code, "detail": detail, **extra}
+
+
+def error_body(error: AppError) -> dict[str, Any]:
+    """The JSON body that answers `error`."""
+    extra = {"errors": error.errors} if isinstance(error, ValidationFailed) else {}
+    return _body(error.code, error.detail, **extra)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    fields = []
+    for error in exc.errors():
+        fields.append(
+            {
+                "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
+                "msg": str(error.get("msg", "")),
+                "type": str(error.get("type", "")),
+            }
+        )
+    return fields
+
+
+def _validation_detail(fields: list[dict[str, Any]]) -> str:
+    if not fields:
+        return "The request is not valid."
+    first = fields[0]
+    if first["type"] == "json_invalid":
+        return f"The body is not valid JSON: {first['msg']}."
+    where = ".".join(str(part) for part in first["loc"] if part != "body") or "body"
+    more = f" (and {len(fields) - 1} more)" if len(fields) > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    if isinstance(exc, PoolTimeoutError | OSError | TimeoutError):
+        return True
+    if isinstance(exc, InterfaceError | OperationalError):
+        # SQLite's "database is locked" is contention, not an outage, but the
+        # caller's answer is the same: nothing was written, retry shortly.
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(request: Request, exc: AppError) -> JSONResponse:
+        return JSONResponse(error_body(exc), exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        fields = _field_errors(exc)
+        return JSONResponse(
+            _body("validation_error", _validation_detail(fields), errors=fields),
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+        code = codes.get(exc.status_code, "http_error")
+        return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    @app.exception_handler(PoolTimeoutError)
+    @app.exception_handler(OSError)
+    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+        request_id = getattr(request.state, "request_id", "-")
+        if is_connection_error(exc):
+            logger.warning("database unavailable (request %s): %s", request_id, exc.__class__.__name__)
+            error = DatabaseUnavailable()
+            return JSONResponse(_body(error.code, error.detail), error.status_code, headers={"Retry-After": "1"})
+        # Anything else is a bug: the response middleware renders it as 500 internal_error.
+        raise exc

@@ -1,0 +1,13 @@
+"""What can go wrong with customers."""
+
+from app.core.errors import Conflict, NotFound
+
+
+class CustomerNotFound(NotFound):
+    code = "customer_not_found"
+    detail = "No customer has this id."
+
+
+class CustomerExists(Conflict):
+    code = "customer_exists"
+    detail = "A customer with this email already exists."

@@ -1,0 +1,52 @@
+"""HTTP for customers: translate, call the service, answer."""
+
+from collections.abc import Sequence
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, status
+
+from app.auth.dependencies import PrincipalDep, access
+from app.auth.models import Scope
+from app.core.clock import NowDep
+from app.core.db import SessionDep
+from app.core.errors import error_responses
+from app.core.schemas import Limit, PathId, Skip
+from app.customers import service
+from app.customers.exceptions import CustomerExists, CustomerNotFound
+from app.customers.models import Customer
+from app.customers.schemas import CustomerCreate, CustomerRead
+
+router = APIRouter(prefix="/customers", tags=["customers"])
+
+_READ = Depends(access("read", Scope.READ, Scope.CAMPAIGNS_WRITE, Scope.CHECKOUT))
+_WRITE = Depends(access("write", Scope.CAMPAIGNS_WRITE))
+
+
+async def valid_customer(session: SessionDep, customer_id: PathId) -> Customer:
+    return await service.get(session, customer_id=customer_id)
+
+
+ValidCustomer = Annotated[Customer, Depends(valid_customer)]
+
+
+@router.post(
+    "/",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CustomerRead,
+    dependencies=[_WRITE],
+    responses=error_responses(CustomerExists),
+)
+async def create_customer(now: NowDep, data: CustomerCreate, session: SessionDep, actor: PrincipalDep) -> Customer:
+    return await service.create(session, data=data, actor=actor, now=now)
+
+
+@router.get("/", response_model=list[CustomerRead], dependencies=[_READ])
+async def list_customers(session: SessionDep, skip: Skip = 0, limit: Limit = 100) -> Sequence[Customer]:
+    return await service.list_(session, skip=skip, limit=limit)
+
+
+@router.get(
+    "/{customer_id}", response_model=CustomerRead, dependencies=[_READ], responses=error_responses(CustomerNotFound)
+)
+async def get_customer(customer: ValidCustomer) -> Customer:
+    return customer

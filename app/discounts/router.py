@@ -1,0 +1,145 @@
+"""HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from fastapi import APIRouter, Depends, status
+from fastapi.responses import JSONResponse
+
+from app.auth.dependencies import access
+from app.auth.models import Scope
+from app.campaigns.exceptions import CampaignNotFound
+from app.core.clock import NowDep
+from app.core.config import SettingsDep
+from app.core.db import SessionDep
+from app.core.errors import RateLimited, error_responses
+from app.core.schemas import Limit, PathId, Skip
+from app.customers.exceptions import CustomerNotFound
+from app.discounts import service
+from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound
+from app.discounts.models import Redemption
+from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
+from app.idempotency import service as idempotency
+from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
+
+router = APIRouter(prefix="/discounts", tags=["discounts"])
+
+_CHECKOUT_READ = Depends(access("read", Scope.CHECKOUT, Scope.READ))
+
+_IDEMPOTENCY_ERRORS = (IdempotencyKeyReused, IdempotencyInProgress)
+_REPLAY_HEADER_DOC = {
+    idempotency.REPLAYED_HEADER: {"description": "`true` when this answer replays an earlier request's"}
+}
+
+
+@router.post(
+    "/available",
+    response_model=list[AvailableDiscount],
+    dependencies=[Depends(access("available", Scope.CHECKOUT))],
+    responses=error_responses(CustomerNotFound, RateLimited),
+)
+async def available_discounts(
+    now: NowDep, data: AvailableRequest, session: SessionDep, settings: SettingsDep
+) -> list[AvailableDiscount]:
+    """Every discount an apply would accept right now, best first."""
+    return await service.available(session, data=data, now=now, store_timezone=settings.store_timezone)
+
+
+@router.post(
+    "/apply",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RedemptionRead,
+    dependencies=[Depends(access("apply", Scope.CHECKOUT))],
+    responses={
+        201: {"headers": _REPLAY_HEADER_DOC},
+        **error_responses(CampaignNotFound, CustomerNotFound, RateLimited, *ALL_REFUSALS, *_IDEMPOTENCY_ERRORS),
+    },
+)
+async def apply_discount(
+    now: NowDep,
+    data: ApplyRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotency_key: idempotency.IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """Give this checkout the campaign's discount: spends budget and one of today's uses.
+
+    Send an `Idempotency-Key` to make retries safe: a repeat replays the first answer and spends nothing.
+    """
+
+    async def apply() -> RedemptionRead:
+        redemption = await service.apply(session, data=data, now=now, store_timezone=settings.store_timezone)
+        return RedemptionRead.model_validate(redemption)
+
+    return await idempotency.respond(
+        session,
+        key=idempotency_key,
+        scope="POST /api/v1/discounts/apply",
+        payload=data.model_dump(mode="json"),
+        now=now,
+        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+        status_code=status.HTTP_201_CREATED,
+        action=apply,
+    )
+
+
+@router.get(
+    "/redemptions/{redemption_id}",
+    response_model=RedemptionRead,
+    dependencies=[_CHECKOUT_READ],
+    responses=error_responses(RedemptionNotFound),
+)
+async def get_redemption(redemption_id: PathId, session: SessionDep) -> Redemption:
+    return await service.get_redemption(session, redemption_id=redemption_id)
+
+
+@router.post(
+    "/redemptions/{redemption_id}/rollback",
+    response_model=RedemptionRead,
+    dependencies=[Depends(access("write", Scope.CHECKOUT))],
+    responses={
+        200: {"headers": _REPLAY_HEADER_DOC},
+        **error_responses(RedemptionNotFound, AlreadyRolledBack, *_IDEMPOTENCY_ERRORS),
+    },
+)
+async def rollback_redemption(
+    redemption_id: PathId,
+    now: NowDep,
+    session: SessionDep,
+    settings: SettingsDep,
+    data: RollbackRequest | None = None,
+    idempotency_key: idempotency.IdempotencyKeyHeader = None,
+) -> JSONResponse:
+    """The order was cancelled or refunded: give the discount back to the budget and the use back to the day.
+
+    A second rollback of the same redemption changes nothing and answers 409 `already_rolled_back`.
+    """
+    reason = data.reason if data else None
+
+    async def rollback() -> RedemptionRead:
+        redemption = await service.rollback(session, redemption_id=redemption_id, reason=reason, now=now)
+        return RedemptionRead.model_validate(redemption)
+
+    return await idempotency.respond(
+        session,
+        key=idempotency_key,
+        scope=f"POST /api/v1/discounts/redemptions/{redemption_id}/rollback",
+        payload={"reason": reason},
+        now=now,
+        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+        status_code=status.HTTP_200_OK,
+        action=rollback,
+    )
+
+
+@router.get(
+    "/usage/{customer_id}",
+    response_model=list[RedemptionRead],
+    dependencies=[_CHECKOUT_READ],
+    responses=error_responses(CustomerNotFound),
+)
+async def customer_usage(
+    customer_id: PathId, session: SessionDep, skip: Skip = 0, limit: Limit = 100
+) -> Sequence[Redemption]:
+    """The customer's redemptions, newest first; rolled-back ones stay, marked `rolled_back`."""
+    return await service.usage(session, customer_id=customer_id, skip=skip, limit=limit)

@@ -1,0 +1,151 @@
+"""Idempotent requests: the first request with a key does the work, repeats replay its answer.
+
+The key row is inserted first, in the same transaction as the work. A second
+request with the same key blocks on that insert (PostgreSQL waits on the
+unique index; SQLite's writers queue) until the first commits, then replays
+its stored answer; if the first rolled back, the second does the work itself.
+So one key gives one redemption whatever the number of workers or retries.
+Business refusals (4xx) are stored too, the work's own changes undone by a
+savepoint, so a retry gets the same answer rather than a different one later.
+"""
+
+import asyncio
+import hashlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import Header
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.core.clock import utc_now
+from app.core.errors import AppError, error_body
+from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
+from app.idempotency.models import IdempotencyRecord
+
+logger = logging.getLogger("app.idempotency")
+
+REPLAYED_HEADER = "Idempotent-Replayed"
+_PENDING = 0  # response_status of a key whose work has not committed yet
+
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=255,
+        pattern=r"^[\x20-\x7e]+$",
+        description="1-255 printable characters. Repeating a request with the same key replays the first answer.",
+    ),
+]
+
+
+def request_hash(scope: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps({"scope": scope, "payload": payload}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def respond(
+    session: AsyncSession,
+    *,
+    key: str | None,
+    scope: str,
+    payload: dict[str, Any],
+    now: datetime,
+    ttl: timedelta,
+    status_code: int,
+    action: Callable[[], Awaitable[BaseModel]],
+) -> JSONResponse:
+    """Run `action` once per key and answer with its result; replay the stored answer for a repeat."""
+    if key is None:
+        result = await action()
+        return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
+
+    fingerprint = request_hash(scope, payload)
+    if not await _claim(session, key=key, fingerprint=fingerprint, now=now, ttl=ttl):
+        return await _replay(session, key=key, fingerprint=fingerprint)
+
+    try:
+        async with session.begin_nested():
+            result = await action()
+        body: dict[str, Any] = result.model_dump(mode="json")
+        answer_status = status_code
+    except AppError as error:
+        body, answer_status = error_body(error), error.status_code
+
+    record = await session.get(IdempotencyRecord, key)
+    assert record is not None
+    record.response_status = answer_status
+    record.response_body = json.dumps(body)
+    await session.flush()
+    return JSONResponse(body, status_code=answer_status)
+
+
+async def _claim(session: AsyncSession, *, key: str, fingerprint: str, now: datetime, ttl: timedelta) -> bool:
+    """Insert the key row; False if another request holds the key (after waiting for it to commit)."""
+    # An expired key is free again.
+    await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.key == key, IdempotencyRecord.expires_at <= now)
+    )
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(IdempotencyRecord)
+        .values(
+            key=key,
+            request_hash=fingerprint,
+            response_status=_PENDING,
+            response_body="",
+            created_at=now,
+            expires_at=now + ttl,
+        )
+        .on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
+        .returning(IdempotencyRecord.key)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def _replay(session: AsyncSession, *, key: str, fingerprint: str) -> JSONResponse:
+    record = await session.scalar(
+        select(IdempotencyRecord).where(IdempotencyRecord.key == key).execution_options(populate_existing=True)
+    )
+    if record is None or record.response_status == _PENDING:
+        raise IdempotencyInProgress(headers={"Retry-After": "1"})
+    if record.request_hash != fingerprint:
+        raise IdempotencyKeyReused()
+    return JSONResponse(
+        json.loads(record.response_body), status_code=record.response_status, headers={REPLAYED_HEADER: "true"}
+    )
+
+
+async def purge_expired(session: AsyncSession, *, now: datetime, batch_size: int = 1000) -> int:
+    """Delete one batch of expired keys; small batches keep each transaction (and its locks) short."""
+    expired = select(IdempotencyRecord.key).where(IdempotencyRecord.expires_at <= now).limit(batch_size)
+    result = await session.execute(
+        delete(IdempotencyRecord).where(IdempotencyRecord.key.in_(expired)).execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+async def purge_periodically(sessionmaker: async_sessionmaker[AsyncSession], *, interval_seconds: float) -> None:
+    """The background purge each worker runs: batch by batch, each in its own short transaction,
+    so requests never wait behind it. Errors (a database outage) are logged and retried later."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            purged = 0
+            while True:
+                async with sessionmaker() as session, session.begin():
+                    deleted = await purge_expired(session, now=utc_now())
+                purged += deleted
+                if deleted == 0:
+                    break
+            if purged:
+                logger.info("purged %d expired idempotency keys", purged)
+        except Exception as exc:
+            logger.warning("idempotency key purge failed, will retry: %s", exc.__class__.__name__)

@@ -1,0 +1,66 @@
+"""Startup refuses an old schema; expired idempotency keys are purged in batches."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import select
+
+from app.core.config import Settings
+from app.core.migrations import SchemaNotCurrent
+from app.idempotency import service as idempotency
+from app.idempotency.models import IdempotencyRecord
+from app.main import create_app
+
+
+async def test_startup_refuses_a_database_that_was_never_migrated(tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/empty.db", rate_limit_enabled=False))
+    try:
+        with pytest.raises(SchemaNotCurrent, match="alembic upgrade head"):
+            async with app.router.lifespan_context(app):
+                pass
+    finally:
+        await app.state.engine.dispose()
+
+
+async def test_startup_serves_when_the_database_is_down() -> None:
+    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/nothing", rate_limit_enabled=False))
+    try:
+        async with app.router.lifespan_context(app):
+            assert app.state.engine is not None  # started: /health reports the outage instead
+    finally:
+        await app.state.engine.dispose()
+
+
+async def test_startup_on_a_migrated_database_opens(app: FastAPI, engine: object) -> None:
+    async with app.router.lifespan_context(app):
+        pass
+
+
+async def test_purge_deletes_only_expired_keys_in_batches(app: FastAPI, engine: object) -> None:
+    now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
+    async with app.state.sessionmaker() as session, session.begin():
+        for n in range(5):
+            session.add(_record(f"old-{n}", expires_at=now - timedelta(seconds=1)))
+        session.add(_record("fresh", expires_at=now + timedelta(hours=1)))
+
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await idempotency.purge_expired(session, now=now, batch_size=3) == 3
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await idempotency.purge_expired(session, now=now, batch_size=3) == 2
+    async with app.state.sessionmaker() as session, session.begin():
+        assert await idempotency.purge_expired(session, now=now, batch_size=3) == 0
+        remaining = list(await session.scalars(select(IdempotencyRecord.key).order_by(IdempotencyRecord.key)))
+    assert remaining == ["fresh"]
+
+
+def _record(key: str, *, expires_at: datetime) -> IdempotencyRecord:
+    return IdempotencyRecord(
+        key=key,
+        request_hash="0" * 64,
+        response_status=201,
+        response_body="{}",
+        created_at=expires_at - timedelta(hours=24),
+        expires_at=expires_at,
+    )

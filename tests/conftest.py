@@ -1,0 +1,123 @@
+"""Test plumbing: every database test runs on SQLite and on PostgreSQL.
+
+TEST_DATABASES   which backends to run ("sqlite,postgresql" by default)
+TEST_DATABASE_URL the PostgreSQL test database (default: the local `test` database)
+
+A PostgreSQL that cannot be reached fails the run: it is never skipped, so a
+green run always means both databases were tested. Set TEST_DATABASES=sqlite
+to leave PostgreSQL out on purpose.
+"""
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from alembic import command
+from app.core.config import Settings
+from app.core.migrations import alembic_config
+from app.main import create_app
+
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = [name.strip() for name in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+TABLES = [
+    "audit_events",
+    "api_keys",
+    "idempotency_keys",
+    "redemptions",
+    "daily_usages",
+    "campaign_targets",
+    "campaigns",
+    "customers",
+]
+
+
+@dataclass(frozen=True)
+class Database:
+    backend: str
+    url: str
+
+
+def _reset_postgres(url: str) -> None:
+    import asyncio
+
+    import asyncpg
+
+    async def reset() -> None:
+        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+        try:
+            connection = await asyncpg.connect(dsn, timeout=5)
+        except Exception as exc:
+            pytest.fail(
+                f"PostgreSQL is not reachable at {url} ({exc}). Start it, point TEST_DATABASE_URL at one, "
+                "or run with TEST_DATABASES=sqlite to leave PostgreSQL out on purpose.",
+                pytrace=False,
+            )
+        try:
+            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await connection.close()
+
+    asyncio.run(reset())
+
+
+def _migrate(url: str) -> None:
+    config = alembic_config(url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
+    if request.param == "postgresql":
+        url = Settings(database_url=POSTGRES_URL).database_url
+        _reset_postgres(url)
+    elif request.param == "sqlite":
+        path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
+        url = f"sqlite+aiosqlite:///{path}"
+    else:
+        pytest.fail(f"unknown backend {request.param!r} in TEST_DATABASES", pytrace=False)
+    _migrate(url)
+    yield Database(request.param, url)
+
+
+def make_settings(database: Database, **overrides: object) -> Settings:
+    values: dict[str, object] = {"database_url": database.url, "rate_limit_enabled": False}
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+async def app(database: Database) -> AsyncIterator[FastAPI]:
+    application = create_app(make_settings(database))
+    yield application
+    await application.state.engine.dispose()
+
+
+async def _empty_tables(engine: AsyncEngine) -> None:
+    async with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in TABLES:
+                await connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+async def engine(app: FastAPI) -> AsyncIterator[AsyncEngine]:
+    """The app's engine, on empty tables."""
+    await _empty_tables(app.state.engine)
+    yield app.state.engine
+
+
+@pytest.fixture
+async def client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client on the app, with every table empty."""
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        yield http
