@@ -11,6 +11,7 @@ to leave PostgreSQL out on purpose.
 import os
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
+from app.core.clock import request_time, utc_now
 from app.core.config import Settings
 from app.core.migrations import alembic_config
 from app.main import create_app
@@ -121,3 +123,22 @@ async def client(app: FastAPI, engine: AsyncEngine) -> AsyncIterator[httpx.Async
     """An HTTP client on the app, with every table empty."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         yield http
+
+
+class Clock:
+    """The time every request is decided at, set by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def clock(app: FastAPI) -> Iterator[Clock]:
+    """Freeze the requests' clock at the current instant; `clock.now = ...` moves it."""
+    frozen = Clock(utc_now())
+    app.dependency_overrides[request_time] = lambda: frozen.now
+    yield frozen
+    app.dependency_overrides.pop(request_time, None)

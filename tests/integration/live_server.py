@@ -1,0 +1,187 @@
+"""Real service processes for integration tests: a scratch PostgreSQL database and uvicorn workers.
+
+The tests here drive the service the way production does: `uvicorn app.main:app --workers N`
+as a separate process, over HTTP, against its own freshly migrated PostgreSQL database.
+"""
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import asyncpg
+import httpx
+import pytest
+
+from alembic import command
+from app.core.config import Settings
+from app.core.migrations import alembic_config
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+STARTUP_TIMEOUT_SECONDS = 30.0
+
+
+def _plain_dsn(url: str) -> str:
+    return Settings(database_url=url).database_url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+def postgres_available() -> bool:
+    async def probe() -> bool:
+        try:
+            connection = await asyncpg.connect(_plain_dsn(POSTGRES_URL), timeout=5)
+        except Exception:
+            return False
+        await connection.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+def require_postgres() -> None:
+    """Integration tests prove PostgreSQL guarantees: without it they fail, never skip silently in CI."""
+    if postgres_available():
+        return
+    message = f"PostgreSQL is not reachable at {POSTGRES_URL}: the integration tests need it."
+    if os.environ.get("CI", "").lower() == "true" or "postgresql" in os.environ.get("TEST_DATABASES", "postgresql"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, migrated PostgreSQL database beside the test one, dropped afterwards. Yields its URL."""
+    require_postgres()
+    admin_dsn = _plain_dsn(POSTGRES_URL)
+    name = f"campaigns_it_{uuid.uuid4().hex[:10]}"
+
+    async def admin(sql: str) -> None:
+        connection = await asyncpg.connect(admin_dsn, timeout=5)
+        try:
+            await connection.execute(sql)
+        finally:
+            await connection.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    base = admin_dsn.rsplit("/", 1)[0]
+    url = f"{base}/{name}"
+    try:
+        config = alembic_config(Settings(database_url=url).database_url)
+        config.attributes["configure_logger"] = False
+        command.upgrade(config, "head")
+        yield url
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    """`uvicorn app.main:app` in its own process group, on a free port of 127.0.0.1."""
+
+    database_url: str
+    workers: int = 2
+    env: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    _log: IO[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        environment = {
+            **os.environ,
+            "DATABASE_URL": self.database_url,
+            "RATE_LIMIT_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            **self.env,
+        }
+        if self.log_path is None:
+            self.log_path = (
+                Path(os.environ.get("TMPDIR", "/tmp")) / f"live-server-{self.port}-{uuid.uuid4().hex[:6]}.log"
+            )
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--workers",
+                str(self.workers),
+                "--no-access-log",
+            ],
+            cwd=PROJECT_ROOT,
+            env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.wait_until_healthy()
+
+    def wait_until_healthy(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.output()}")
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"the server did not become healthy in {STARTUP_TIMEOUT_SECONDS}s:\n{self.output()}")
+
+    def kill(self) -> None:
+        """SIGKILL the whole process group: the supervisor and every worker die mid-request."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def output(self) -> str:
+        if self.log_path is None or not self.log_path.exists():
+            return ""
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+
+@contextmanager
+def live_server(database_url: str, *, workers: int = 2, **env: str) -> Iterator[LiveServer]:
+    server = LiveServer(database_url=database_url, workers=workers, env=env)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
