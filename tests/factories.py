@@ -50,6 +50,14 @@ async def create_campaign(client: httpx.AsyncClient, **overrides: Any) -> dict[s
     return response.json()
 
 
-async def apply(client: httpx.AsyncClient, campaign_id: int, customer_id: int, **overrides: Any) -> httpx.Response:
+async def apply(
+    client: httpx.AsyncClient,
+    campaign_id: int,
+    customer_id: int,
+    *,
+    headers: dict[str, str] | None = None,
+    **overrides: Any,
+) -> httpx.Response:
+    """Apply `campaign_id` for a cart of 500 unless overridden."""
     payload = {"campaign_id": campaign_id, "customer_id": customer_id, "cart_value": 500, **overrides}
-    return await client.post("/api/v1/discounts/apply", json=payload)
+    return await client.post("/api/v1/discounts/apply", json=payload, headers=headers)

@@ -1,0 +1,160 @@
+"""API keys: open in development until the first key exists, then every call needs a key with the right scope."""
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.auth import service as auth_service
+from app.auth.models import ApiKey, Scope
+from app.core.clock import utc_now
+from app.main import create_app
+from tests.conftest import Database, make_settings
+from tests.factories import campaign_payload
+
+MakeKey = Callable[..., Awaitable[str]]
+
+
+@pytest.fixture
+async def fresh_client(database: Database, engine: AsyncEngine) -> AsyncIterator[httpx.AsyncClient]:
+    """A client on an app of its own, which has not yet seen whether a key exists."""
+    app = create_app(make_settings(database))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        yield client
+    await app.state.engine.dispose()
+
+
+@pytest.fixture
+def make_key(database: Database, engine: AsyncEngine) -> MakeKey:
+    secret = make_settings(database).api_key_secret.get_secret_value()
+
+    async def make(*scopes: Scope, name: str = "test") -> str:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            _, key = await auth_service.create(session, name=name, scopes=scopes, secret=secret)
+        return key
+
+    return make
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}
+
+
+async def test_development_is_open_until_a_key_exists(fresh_client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    assert (await fresh_client.get("/")).json()["auth"] == "open"
+    assert (await fresh_client.get("/api/v1/campaigns/")).status_code == 200
+    await make_key(Scope.ADMIN)
+    closed = await fresh_client.get("/api/v1/campaigns/")
+    assert closed.status_code == 401
+    assert closed.json()["code"] == "unauthorized"
+    assert closed.headers["WWW-Authenticate"] == "Bearer"
+    assert (await fresh_client.get("/")).json()["auth"] == "required"
+
+
+async def test_auth_required_closes_the_api_without_any_key(database: Database, engine: AsyncEngine) -> None:
+    app = create_app(make_settings(database, auth_required=True))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/customers/")).status_code == 401
+        assert (await client.get("/")).json()["auth"] == "required"
+        assert (await client.get("/health")).status_code == 200, "health stays public for load balancers"
+    await app.state.engine.dispose()
+
+
+async def test_a_key_is_accepted_as_bearer_or_x_api_key(fresh_client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    key = await make_key(Scope.READ)
+    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+    assert (await fresh_client.get("/api/v1/campaigns/", headers={"X-API-Key": key})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"Authorization": "Bearer cms_live_00000000_wrong"},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"Authorization": "Bearer "},
+        {"X-API-Key": "not-a-key"},
+        {"X-API-Key": "cms_live_" + "x" * 500},
+    ],
+)
+async def test_a_wrong_key_is_unauthorized(
+    fresh_client: httpx.AsyncClient, make_key: MakeKey, headers: dict[str, str]
+) -> None:
+    await make_key(Scope.ADMIN)
+    response = await fresh_client.get("/api/v1/campaigns/", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["code"] == "unauthorized"
+    assert response.headers["WWW-Authenticate"] == "Bearer"
+
+
+async def test_a_tampered_key_with_a_real_prefix_is_unauthorized(
+    fresh_client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    key = await make_key(Scope.ADMIN)
+    tampered = key[:-1] + ("A" if key[-1] != "A" else "B")
+    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(tampered))).status_code == 401
+
+
+async def test_scopes(fresh_client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    marketing = await make_key(Scope.CAMPAIGNS_WRITE)
+    checkout = await make_key(Scope.CHECKOUT)
+    reader = await make_key(Scope.READ)
+
+    customer = await fresh_client.post(
+        "/api/v1/customers/", json={"email": "a@example.com", "name": "A"}, headers=bearer(marketing)
+    )
+    assert customer.status_code == 201
+    campaign = await fresh_client.post("/api/v1/campaigns/", json=campaign_payload(), headers=bearer(marketing))
+    assert campaign.status_code == 201
+    apply_body = {"campaign_id": campaign.json()["id"], "customer_id": customer.json()["id"], "cart_value": 500}
+
+    denied = await fresh_client.post("/api/v1/campaigns/", json=campaign_payload(), headers=bearer(checkout))
+    assert denied.status_code == 403
+    assert denied.json()["code"] == "insufficient_scope"
+    assert "campaigns:write" in denied.json()["detail"]
+    assert (
+        await fresh_client.post("/api/v1/discounts/apply", json=apply_body, headers=bearer(marketing))
+    ).status_code == 403
+    assert (
+        await fresh_client.post("/api/v1/discounts/apply", json=apply_body, headers=bearer(reader))
+    ).status_code == 403
+    assert (
+        await fresh_client.post(
+            "/api/v1/customers/", json={"email": "b@example.com", "name": "B"}, headers=bearer(reader)
+        )
+    ).status_code == 403
+
+    applied = await fresh_client.post("/api/v1/discounts/apply", json=apply_body, headers=bearer(checkout))
+    assert applied.status_code == 201
+    usage_url = f"/api/v1/discounts/usage/{customer.json()['id']}"
+    assert (await fresh_client.get(usage_url, headers=bearer(checkout))).status_code == 200
+    assert (await fresh_client.get(usage_url, headers=bearer(reader))).status_code == 200
+    assert (
+        await fresh_client.get(f"/api/v1/campaigns/{campaign.json()['id']}", headers=bearer(reader))
+    ).status_code == 200
+    rollback_url = f"/api/v1/discounts/redemptions/{applied.json()['id']}/rollback"
+    assert (await fresh_client.post(rollback_url, headers=bearer(reader))).status_code == 403
+    assert (await fresh_client.post(rollback_url, headers=bearer(admin))).status_code == 200
+
+
+async def test_a_revoked_key_stops_working(
+    fresh_client: httpx.AsyncClient, make_key: MakeKey, engine: AsyncEngine
+) -> None:
+    key = await make_key(Scope.READ)
+    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+    async with async_sessionmaker(engine)() as session, session.begin():
+        assert await auth_service.revoke(session, prefix=key[: len("cms_live_") + 8], now=utc_now()) is not None
+    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 401
+
+
+async def test_only_a_hash_of_the_key_is_stored(make_key: MakeKey, engine: AsyncEngine) -> None:
+    key = await make_key(Scope.CHECKOUT, name="checkout-eu")
+    async with async_sessionmaker(engine)() as session:
+        stored = (await session.scalars(select(ApiKey))).one()
+    assert key.startswith("cms_live_")
+    assert key.startswith(stored.prefix)
+    assert len(key) >= 50, "high entropy"
+    assert key not in (stored.key_hash, stored.prefix, stored.name, stored.scopes)
+    assert stored.key_hash != key and len(stored.key_hash) == 64

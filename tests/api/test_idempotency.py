@@ -1,0 +1,86 @@
+"""Retried applies with an Idempotency-Key replay the first answer and spend nothing."""
+
+import asyncio
+
+import httpx
+import pytest
+
+from tests.factories import apply, create_campaign, create_customer
+
+
+async def test_a_retry_replays_the_same_redemption(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    headers = {"Idempotency-Key": "order-1001"}
+
+    first = await apply(client, campaign["id"], customer["id"], headers=headers)
+    again = await apply(client, campaign["id"], customer["id"], headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+
+    state = (await client.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    assert state["used_budget"] == first.json()["discount_amount"]
+    assert len((await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json()) == 1
+
+
+async def test_a_refusal_is_replayed_too(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client)
+    headers = {"Idempotency-Key": "small-cart"}
+    first = await apply(client, campaign["id"], customer["id"], cart_value=10, headers=headers)
+    again = await apply(client, campaign["id"], customer["id"], cart_value=10, headers=headers)
+    assert first.status_code == again.status_code == 409
+    assert again.json() == first.json()
+    assert again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_the_same_key_with_another_body_is_refused(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    headers = {"Idempotency-Key": "order-1002"}
+    assert (await apply(client, campaign["id"], customer["id"], cart_value=500, headers=headers)).status_code == 201
+    reused = await apply(client, campaign["id"], customer["id"], cart_value=600, headers=headers)
+    assert reused.status_code == 422
+    assert reused.json()["code"] == "idempotency_key_reused"
+    assert len((await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json()) == 1
+
+
+async def test_different_keys_are_different_applies(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    one = await apply(client, campaign["id"], customer["id"], headers={"Idempotency-Key": "a"})
+    two = await apply(client, campaign["id"], customer["id"], headers={"Idempotency-Key": "b"})
+    assert one.json()["id"] != two.json()["id"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "naïve"])
+async def test_malformed_keys_are_refused(client: httpx.AsyncClient, key: str) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client)
+    response = await client.post(
+        "/api/v1/discounts/apply",
+        json={"campaign_id": campaign["id"], "customer_id": customer["id"], "cart_value": 500},
+        headers={"Idempotency-Key": key.encode("utf-8")},  # type: ignore[dict-item]
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert (await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json() == []
+
+
+async def test_concurrent_retries_give_one_redemption(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=50)
+    answers = await asyncio.gather(
+        *[apply(client, campaign["id"], customer["id"], headers={"Idempotency-Key": "same"}) for _ in range(8)]
+    )
+    created = [answer for answer in answers if answer.status_code == 201]
+    assert created, [answer.text for answer in answers]
+    assert {answer.json()["id"] for answer in created} == {created[0].json()["id"]}
+    for answer in answers:
+        if answer.status_code != 201:
+            assert answer.status_code == 409
+            assert answer.json()["code"] == "idempotency_in_progress"
+            assert "Retry-After" in answer.headers
+    assert len((await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json()) == 1
