@@ -158,3 +158,14 @@ async def test_only_a_hash_of_the_key_is_stored(make_key: MakeKey, engine: Async
     assert len(key) >= 50, "high entropy"
     assert key not in (stored.key_hash, stored.prefix, stored.name, stored.scopes)
     assert stored.key_hash != key and len(stored.key_hash) == 64
+
+
+async def test_the_audit_log_names_the_key_that_made_a_change(
+    fresh_client: httpx.AsyncClient, make_key: MakeKey
+) -> None:
+    key = await make_key(Scope.CAMPAIGNS_WRITE, name="marketing-tool")
+    campaign = (await fresh_client.post("/api/v1/campaigns/", json=campaign_payload(), headers=bearer(key))).json()
+    history = (await fresh_client.get(f"/api/v1/campaigns/{campaign['id']}/history", headers=bearer(key))).json()
+    assert history[0]["actor"] == "marketing-tool"
+    assert key.startswith(history[0]["api_key_prefix"])
+    assert key not in str(history)
