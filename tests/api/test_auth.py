@@ -169,3 +169,17 @@ async def test_the_audit_log_names_the_key_that_made_a_change(
     assert history[0]["actor"] == "marketing-tool"
     assert key.startswith(history[0]["api_key_prefix"])
     assert key not in str(history)
+
+
+async def test_production_needs_a_key_for_everything_but_health(database: Database, engine: AsyncEngine) -> None:
+    settings = make_settings(
+        database, app_env="production", auth_required=True, api_key_secret="a-long-random-production-secret"
+    )
+    app = create_app(settings)
+    assert app.debug is False, "no traceback pages"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        root = (await client.get("/")).json()
+        assert (root["environment"], root["auth"]) == ("production", "required")
+        assert (await client.get("/api/v1/customers/")).status_code == 401
+        assert (await client.get("/health")).status_code == 200
+    await app.state.engine.dispose()
