@@ -125,7 +125,8 @@ class Settings(BaseSettings):
         if self.app_env == "production":
             if not self.auth_required:
                 raise ValueError("APP_ENV=production needs AUTH_REQUIRED=true: the API must not run open")
-            if self.api_key_secret.get_secret_value() == _DEVELOPMENT_API_KEY_SECRET:
+            # A blank secret (`API_KEY_SECRET=` copied from .env.example) is as good as none.
+            if self.api_key_secret.get_secret_value().strip() in ("", _DEVELOPMENT_API_KEY_SECRET):
                 raise ValueError("APP_ENV=production needs API_KEY_SECRET: a long random value of its own")
         return self
 

@@ -55,6 +55,8 @@ def test_production_refuses_to_run_open() -> None:
         Settings(app_env="production")
     with pytest.raises(ValidationError, match="API_KEY_SECRET"):
         Settings(app_env="production", auth_required=True)
+    with pytest.raises(ValidationError, match="API_KEY_SECRET"):
+        Settings(app_env="production", auth_required=True, api_key_secret="  ")  # a blank copied from .env.example
     settings = Settings(app_env="production", auth_required=True, api_key_secret="a-long-random-production-secret")
     assert "a-long-random" not in repr(settings), "the secret is never printed"
 
