@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, Integer, MetaData, Numeric, event
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -99,7 +99,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
@@ -108,6 +108,24 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={"timeout": settings.db_connect_timeout_seconds},
     )
+    _refused_connections_are_outages(engine)
+    return engine
+
+
+def _refused_connections_are_outages(engine: AsyncEngine) -> None:
+    """A server that refuses a new connection is unavailable, whatever its reason.
+
+    PostgreSQL starting up or shutting down ("cannot connect now"), out of
+    connection slots, or a database closed to connections answers the connect
+    with an error SQLAlchemy does not count as a disconnect, so it would reach
+    the caller as a 500. Marking it as one makes it a 503 `database_unavailable`.
+    """
+
+    @event.listens_for(engine.sync_engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> None:
+        # No connection and not a pre-ping: the error was raised while opening one.
+        if context.connection is None and not context.is_pre_ping:
+            context.is_disconnect = True
 
 
 def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
