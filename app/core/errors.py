@@ -41,9 +41,9 @@ class ValidationFailed(AppError):
     status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
     code = "validation_error"
 
-    def __init__(self, detail: str, *, field: str) -> None:
+    def __init__(self, detail: str, *, field: str, location: str = "body") -> None:
         super().__init__(detail)
-        self.errors = [{"loc": ["body", field], "msg": detail, "type": "value_error"}]
+        self.errors = [{"loc": [location, field], "msg": detail, "type": self.code}]
 
 
 class DatabaseUnavailable(AppError):
@@ -120,6 +120,9 @@ def _validation_detail(fields: list[dict[str, Any]]) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
+_UNPARSABLE_BODY = "There was an error parsing the body"
+
+
 def is_connection_error(exc: BaseException) -> bool:
     if isinstance(exc, PoolTimeoutError | OSError | TimeoutError):
         return True
@@ -145,6 +148,14 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE_BODY:
+            # FastAPI answers 400 for a body that is not even text (bad UTF-8); to a caller
+            # it is malformed JSON like any other, so it gets the same 422.
+            fields = [{"loc": ["body"], "msg": "the body is not valid UTF-8 JSON", "type": "json_invalid"}]
+            return JSONResponse(
+                _body("validation_error", _validation_detail(fields), errors=fields),
+                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            )
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         code = codes.get(exc.status_code, "http_error")
         return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None))

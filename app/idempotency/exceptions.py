@@ -1,12 +1,14 @@
 """What can go wrong with an Idempotency-Key."""
 
-from app.core.errors import AppError, Conflict
+from app.core.errors import Conflict, ValidationFailed
 
 
-class IdempotencyKeyReused(AppError):
-    status_code = 422
+class IdempotencyKeyReused(ValidationFailed):
     code = "idempotency_key_reused"
     detail = "This Idempotency-Key was already used with a different request; use a new key for a new request."
+
+    def __init__(self) -> None:
+        super().__init__(self.detail, field="Idempotency-Key", location="header")
 
 
 class IdempotencyInProgress(Conflict):

@@ -103,6 +103,15 @@ async def test_malformed_json_is_a_validation_error(client: httpx.AsyncClient) -
     assert response.json()["code"] == "validation_error"
 
 
+async def test_a_body_that_is_not_even_text_is_a_validation_error(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/v1/customers/", content=b"\xff\xfe\x1a", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert response.json()["code"] == "validation_error"
+    assert response.json()["errors"][0]["type"] == "json_invalid"
+
+
 async def test_a_body_over_the_limit_is_refused_with_413(own_app: dict[str, Any]) -> None:
     client = await own_app["client"](max_body_bytes=2048)
     big = {"email": "a@example.com", "name": "x" * 4096}

@@ -44,6 +44,7 @@ async def test_the_same_key_with_another_body_is_refused(client: httpx.AsyncClie
     reused = await apply(client, campaign["id"], customer["id"], cart_value=600, headers=headers)
     assert reused.status_code == 422
     assert reused.json()["code"] == "idempotency_key_reused"
+    assert reused.json()["errors"][0]["loc"] == ["header", "Idempotency-Key"]
     assert len((await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json()) == 1
 
 
