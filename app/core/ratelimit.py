@@ -26,8 +26,24 @@ logger = logging.getLogger("app.ratelimit")
 EndpointClass = Literal["health", "available", "apply", "read", "write"]
 
 
-def _async_uri(uri: str) -> str:
-    return uri if uri.startswith("async+") else f"async+{uri}"
+# A limiter must answer fast or not at all: a slow Redis must not hold checkouts up.
+_REDIS_TIMEOUT_SECONDS = 0.5
+
+
+def _storage(uri: str) -> Storage:
+    """The async storage behind `RATE_LIMIT_STORAGE_URI` (memory://, redis://, rediss://, redis+sentinel://...)."""
+    uri = uri.removeprefix("async+")
+    options: dict[str, float | str | bool] = {}
+    if uri.startswith(("redis", "rediss")):
+        # `limits` defaults to the coredis client for async Redis; we ship redis-py.
+        options = {
+            "implementation": "redispy",
+            "socket_connect_timeout": _REDIS_TIMEOUT_SECONDS,
+            "socket_timeout": _REDIS_TIMEOUT_SECONDS,
+        }
+    storage = storage_from_string(f"async+{uri}", **options)
+    assert isinstance(storage, Storage)  # the async+ scheme always gives an async storage
+    return storage
 
 
 class RateLimiter:
@@ -47,9 +63,7 @@ class RateLimiter:
             "read": parse(settings.rate_limit_key_read),
             "write": parse(settings.rate_limit_key_write),
         }
-        storage = storage_from_string(_async_uri(settings.rate_limit_storage_uri))
-        assert isinstance(storage, Storage)  # the async+ scheme always gives an async storage
-        self.strategy = SlidingWindowCounterRateLimiter(storage)
+        self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage_uri))
         self._last_outage_log = 0.0
 
     async def check(self, endpoint: EndpointClass, caller: str, response: Response, *, per_key: bool) -> None:
