@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
@@ -13,6 +14,8 @@ from app.auth.models import Scope
 from app.core.clock import utc_now
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import is_connection_error
+from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.discounts import ledger
 from app.idempotency import service as idempotency
 
@@ -27,15 +30,33 @@ T = TypeVar("T")
 
 
 def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+    """Run `work` in one transaction on DATABASE_URL; a database that is down or not migrated
+    ends the command with a one-line explanation and exit code 2, not a traceback."""
+    settings = get_settings()
+
     async def run() -> T:
-        engine = create_engine(get_settings())
+        engine = create_engine(settings)
         try:
+            await ensure_schema_current(engine)
             async with create_sessionmaker(engine)() as session, session.begin():
                 return await work(session)
         finally:
             await engine.dispose()
 
-    return asyncio.run(run())
+    where = _displayed_url(settings.database_url)
+    try:
+        return asyncio.run(run())
+    except SchemaNotCurrent as exc:
+        typer.echo(f"error: {where}: {exc}", err=True)
+    except Exception as exc:
+        if not is_connection_error(exc):
+            raise
+        typer.echo(f"error: cannot reach the database at {where}: {type(exc).__name__}: {exc}", err=True)
+    raise typer.Exit(2)
+
+
+def _displayed_url(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
 
 
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)

@@ -1,0 +1,122 @@
+"""`python -m app`: API keys, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from alembic import command
+from app.core.config import Settings
+from app.core.migrations import alembic_config
+from app.main import create_app
+from tests.factories import apply, create_campaign, create_customer
+from tests.integration.live_server import PROJECT_ROOT, scratch_postgres_database
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database of the test's own."""
+    if request.param == "postgresql":
+        with scratch_postgres_database() as url:
+            yield url
+        return
+    url = f"sqlite:///{tmp_path}/cli.db"
+    config = alembic_config(Settings(database_url=url).database_url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
+    yield url
+
+
+def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def test_a_created_key_is_printed_once_and_opens_the_api(database_url: str) -> None:
+    created = run_cli(database_url, "keys", "create", "--name", "checkout-eu", "--scope", "checkout")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("cms_live_")
+    assert "cannot be shown again" in created.stderr
+
+    app = create_app(Settings(database_url=database_url, rate_limit_enabled=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/discounts/usage/1")).status_code == 401
+        with_key = await client.get("/api/v1/discounts/usage/1", headers={"Authorization": f"Bearer {key}"})
+        assert with_key.status_code == 404, "authenticated: the customer does not exist"
+        assert (await client.post("/api/v1/customers/", json={}, headers={"X-API-Key": key})).status_code == 403
+
+        listed = run_cli(database_url, "keys", "list")
+        assert listed.returncode == 0
+        assert "checkout-eu" in listed.stdout
+        assert key[: len("cms_live_") + 8] in listed.stdout
+        assert key not in listed.stdout, "the key itself is never shown again"
+
+        revoked = run_cli(database_url, "keys", "revoke", key[: len("cms_live_") + 8])
+        assert revoked.returncode == 0, revoked.stderr
+        after = await client.get("/api/v1/discounts/usage/1", headers={"Authorization": f"Bearer {key}"})
+        assert after.status_code == 401
+    await app.state.engine.dispose()
+    assert run_cli(database_url, "keys", "revoke", "cms_live_nothing").returncode == 1
+
+
+def test_several_scopes_and_a_bad_scope(database_url: str) -> None:
+    both = run_cli(
+        database_url, "keys", "create", "--name", "marketing", "--scope", "campaigns:write", "--scope", "read"
+    )
+    assert both.returncode == 0
+    assert "campaigns:write read" in run_cli(database_url, "keys", "list").stdout
+    bad = run_cli(database_url, "keys", "create", "--name", "x", "--scope", "superuser")
+    assert bad.returncode == 2
+    assert "superuser" in bad.stderr
+    assert "checkout" in bad.stderr, "the valid scopes are named"
+
+
+async def test_reconcile_is_clean_then_reports_a_corrupted_ledger(database_url: str) -> None:
+    app = create_app(Settings(database_url=database_url, rate_limit_enabled=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        customer = await create_customer(client)
+        campaign = await create_campaign(client)
+        assert (await apply(client, campaign["id"], customer["id"])).status_code == 201
+        clean = run_cli(database_url, "reconcile")
+        assert clean.returncode == 0, clean.stdout + clean.stderr
+        assert "Ledger balanced" in clean.stdout
+
+        async with app.state.engine.begin() as connection:
+            await connection.execute(text("UPDATE campaigns SET used_budget = used_budget - 1"))
+        broken = run_cli(database_url, "reconcile")
+    await app.state.engine.dispose()
+    assert broken.returncode == 1
+    assert f"MISMATCH campaign {campaign['id']}" in broken.stdout
+
+
+def test_purge_idempotency_keys_runs(database_url: str) -> None:
+    result = run_cli(database_url, "purge-idempotency-keys")
+    assert result.returncode == 0, result.stderr
+    assert "0" in result.stdout
+
+
+def test_an_unreachable_or_unmigrated_database_is_explained_without_a_traceback(tmp_path: Path) -> None:
+    down = run_cli("postgresql://postgres:hunter2@127.0.0.1:1/shop", "reconcile")
+    assert down.returncode == 2
+    assert "cannot reach the database" in down.stderr
+    assert "hunter2" not in down.stderr, "no password in the output"
+    assert "Traceback" not in down.stderr
+
+    empty = run_cli(f"sqlite:///{tmp_path}/empty.db", "keys", "list")
+    assert empty.returncode == 2
+    assert "alembic upgrade head" in empty.stderr
+    assert "Traceback" not in empty.stderr
