@@ -34,9 +34,9 @@ format: install
 test: lint
 	$(BIN)/pytest tests/ -v
 
-# Without a PostgreSQL server at hand.
+# Without PostgreSQL or Redis at hand: SQLite only, and no integration tests (they need both).
 test-sqlite: install
-	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v
+	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v -m "not integration"
 
 bench: install
 	$(BIN)/python -m bench.apply_throughput

@@ -48,13 +48,14 @@ def postgres_available() -> bool:
 
 
 def require_postgres() -> None:
-    """Integration tests prove PostgreSQL guarantees: without it they fail, never skip silently in CI."""
-    if postgres_available():
-        return
-    message = f"PostgreSQL is not reachable at {POSTGRES_URL}: the integration tests need it."
-    if os.environ.get("CI", "").lower() == "true" or "postgresql" in os.environ.get("TEST_DATABASES", "postgresql"):
-        pytest.fail(message, pytrace=False)
-    pytest.skip(message)
+    """Integration tests prove PostgreSQL guarantees: without it they fail, never skip.
+    (`make test-sqlite` leaves them out with `-m "not integration"` instead.)"""
+    if not postgres_available():
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_URL}: the integration tests need it "
+            "(run `make test-sqlite` to leave them out on purpose).",
+            pytrace=False,
+        )
 
 
 @contextmanager
