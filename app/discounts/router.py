@@ -6,7 +6,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Depends, status
 from fastapi.responses import JSONResponse
 
-from app.auth.dependencies import access
+from app.auth.dependencies import PrincipalDep, access
 from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
@@ -60,6 +60,7 @@ async def apply_discount(
     data: ApplyRequest,
     session: SessionDep,
     settings: SettingsDep,
+    caller: PrincipalDep,
     idempotency_key: idempotency.IdempotencyKeyHeader = None,
 ) -> JSONResponse:
     """Give this checkout the campaign's discount: spends budget and one of today's uses.
@@ -74,6 +75,7 @@ async def apply_discount(
     return await idempotency.respond(
         session,
         key=idempotency_key,
+        caller=caller.key_prefix or "anonymous",
         scope="POST /api/v1/discounts/apply",
         payload=data.model_dump(mode="json"),
         now=now,
@@ -107,6 +109,7 @@ async def rollback_redemption(
     now: NowDep,
     session: SessionDep,
     settings: SettingsDep,
+    caller: PrincipalDep,
     data: RollbackRequest | None = None,
     idempotency_key: idempotency.IdempotencyKeyHeader = None,
 ) -> JSONResponse:
@@ -123,6 +126,7 @@ async def rollback_redemption(
     return await idempotency.respond(
         session,
         key=idempotency_key,
+        caller=caller.key_prefix or "anonymous",
         scope=f"POST /api/v1/discounts/redemptions/{redemption_id}/rollback",
         payload={"reason": reason},
         now=now,

@@ -51,10 +51,17 @@ def request_hash(scope: str, payload: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def stored_key(caller: str, key: str) -> str:
+    """Keys are per caller, as at Stripe: two API keys (two stores, or a store and a test tool)
+    that pick the same `Idempotency-Key` never see each other's answers."""
+    return f"{caller}:{hashlib.sha256(key.encode()).hexdigest()}"
+
+
 async def respond(
     session: AsyncSession,
     *,
     key: str | None,
+    caller: str,
     scope: str,
     payload: dict[str, Any],
     now: datetime,
@@ -67,6 +74,7 @@ async def respond(
         result = await action()
         return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
 
+    key = stored_key(caller, key)
     fingerprint = request_hash(scope, payload)
     if not await _claim(session, key=key, fingerprint=fingerprint, now=now, ttl=ttl):
         return await _replay(session, key=key, fingerprint=fingerprint)

@@ -183,3 +183,31 @@ async def test_production_needs_a_key_for_everything_but_health(database: Databa
         assert (await client.get("/api/v1/customers/")).status_code == 401
         assert (await client.get("/health")).status_code == 200
     await app.state.engine.dispose()
+
+
+async def test_idempotency_keys_are_per_api_key(fresh_client: httpx.AsyncClient, make_key: MakeKey) -> None:
+    admin = await make_key(Scope.ADMIN)
+    eu, us = await make_key(Scope.CHECKOUT, name="eu"), await make_key(Scope.CHECKOUT, name="us")
+    customer = (
+        await fresh_client.post(
+            "/api/v1/customers/", json={"email": "c@example.com", "name": "C"}, headers=bearer(admin)
+        )
+    ).json()
+    campaign = (
+        await fresh_client.post(
+            "/api/v1/campaigns/", json=campaign_payload(max_usage_per_customer_per_day=5), headers=bearer(admin)
+        )
+    ).json()
+    body = {"campaign_id": campaign["id"], "customer_id": customer["id"], "cart_value": 500}
+
+    async def apply_as(key: str) -> httpx.Response:
+        return await fresh_client.post(
+            "/api/v1/discounts/apply", json=body, headers={**bearer(key), "Idempotency-Key": "order-1"}
+        )
+
+    first_eu, first_us = await apply_as(eu), await apply_as(us)
+    assert first_eu.status_code == first_us.status_code == 201
+    assert first_eu.json()["id"] != first_us.json()["id"], "another caller's key is not a replay"
+    again_eu = await apply_as(eu)
+    assert again_eu.json()["id"] == first_eu.json()["id"]
+    assert again_eu.headers["Idempotent-Replayed"] == "true"
