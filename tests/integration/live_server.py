@@ -31,14 +31,14 @@ POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.
 STARTUP_TIMEOUT_SECONDS = 30.0
 
 
-def _plain_dsn(url: str) -> str:
+def plain_dsn(url: str) -> str:
     return Settings(database_url=url).database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
 def postgres_available() -> bool:
     async def probe() -> bool:
         try:
-            connection = await asyncpg.connect(_plain_dsn(POSTGRES_URL), timeout=5)
+            connection = await asyncpg.connect(plain_dsn(POSTGRES_URL), timeout=5)
         except Exception:
             return False
         await connection.close()
@@ -62,7 +62,7 @@ def require_postgres() -> None:
 def scratch_postgres_database() -> Iterator[str]:
     """A new, migrated PostgreSQL database beside the test one, dropped afterwards. Yields its URL."""
     require_postgres()
-    admin_dsn = _plain_dsn(POSTGRES_URL)
+    admin_dsn = plain_dsn(POSTGRES_URL)
     name = f"campaigns_it_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:

@@ -21,13 +21,13 @@ import pytest
 
 from alembic import command
 from app.core.migrations import alembic_config
-from tests.factories import campaign_payload
+from tests.factories import create_campaign
 from tests.integration.live_server import (
     POSTGRES_URL,
     PROJECT_ROOT,
     LiveServer,
-    _plain_dsn,
     live_server,
+    plain_dsn,
     scratch_postgres_database,
 )
 
@@ -93,12 +93,6 @@ async def create_customers(client: httpx.AsyncClient, count: int) -> list[int]:
         return int(response.json()["id"])
 
     return list(await asyncio.gather(*(one() for _ in range(count))))
-
-
-async def create_campaign(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
-    response = await client.post("/api/v1/campaigns/", json=campaign_payload(**overrides))
-    assert response.status_code == 201, response.text
-    return dict(response.json())
 
 
 async def get_campaign(client: httpx.AsyncClient, campaign_id: int) -> dict[str, Any]:
@@ -489,7 +483,7 @@ async def test_database_refusing_new_connections_mid_load_answers_503_then_recov
     name = own_server.database_url.rsplit("/", 1)[1]
 
     async def close_the_database_for_a_while() -> None:
-        admin = await asyncpg.connect(_plain_dsn(POSTGRES_URL), timeout=5)
+        admin = await asyncpg.connect(plain_dsn(POSTGRES_URL), timeout=5)
         try:
             await asyncio.sleep(0.5)
             await admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
