@@ -66,15 +66,15 @@ async def authenticate(session: AsyncSession, *, key: str, secret: str, now: dat
 
 # Per worker: when each key's last_used_at was last written. Writing it on every request would
 # make every checkout of one key queue behind one row lock; once a minute is precise enough.
-_LAST_TOUCH: dict[int, datetime] = {}
+_LAST_TOUCH: dict[str, datetime] = {}
 _TOUCH_EVERY = timedelta(minutes=1)
 
 
 async def _touch(session: AsyncSession, api_key: ApiKey, now: datetime) -> None:
-    written = _LAST_TOUCH.get(api_key.id)
+    written = _LAST_TOUCH.get(api_key.prefix)
     if written is not None and now - written < _TOUCH_EVERY:
         return
-    _LAST_TOUCH[api_key.id] = now
+    _LAST_TOUCH[api_key.prefix] = now
     await session.execute(
         update(ApiKey)
         .where(ApiKey.id == api_key.id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - _TOUCH_EVERY))

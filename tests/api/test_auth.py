@@ -211,3 +211,16 @@ async def test_idempotency_keys_are_per_api_key(fresh_client: httpx.AsyncClient,
     again_eu = await apply_as(eu)
     assert again_eu.json()["id"] == first_eu.json()["id"]
     assert again_eu.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_keys_last_use_is_recorded(
+    fresh_client: httpx.AsyncClient, make_key: MakeKey, engine: AsyncEngine
+) -> None:
+    key = await make_key(Scope.READ, name="dashboard")
+    async with async_sessionmaker(engine)() as session:
+        assert (await session.scalars(select(ApiKey))).one().last_used_at is None
+    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+    async with async_sessionmaker(engine)() as session:
+        stored = (await session.scalars(select(ApiKey))).one()
+    assert stored.last_used_at is not None
+    assert stored.created_at <= stored.last_used_at
