@@ -16,7 +16,7 @@ from app import __version__
 from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
 from app.core.config import Settings, get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
@@ -140,7 +140,8 @@ def _service_router() -> APIRouter:
         """A real round trip to the database."""
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-                async with request.app.state.engine.connect() as connection:
+                engine = request.app.state.engine.execution_options(**{READ_ONLY: True})
+                async with engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
         except Exception as exc:
             logger.warning("health check: database unavailable: %s", exc.__class__.__name__)

@@ -15,6 +15,10 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 from app.core.config import Settings
 from app.core.money import CENT
 
+# Execution option for connections that only read: on SQLite they begin a
+# plain (deferred) transaction instead of queueing for the write lock.
+READ_ONLY = "campaigns_read_only"
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -134,6 +138,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     The driver's own deferred BEGIN lets two writers both read and then both
     try to upgrade to a write lock, and one of them fails with "database is
     locked". Taking the write lock at BEGIN makes writers queue instead.
+    Connections marked READ_ONLY never write, so they skip the queue: in WAL
+    mode a reader is never blocked by a writer.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -148,7 +154,8 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -1,7 +1,10 @@
 """What every response carries, the service's front door, and input no endpoint may turn into a 500."""
 
+import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -9,7 +12,9 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alembic import command
 from app.core.config import Settings
+from app.core.migrations import alembic_config
 from app.main import create_app
 from tests.conftest import Database, make_settings
 from tests.factories import campaign_payload, create_campaign, create_customer
@@ -239,3 +244,21 @@ async def test_the_store_timezone_setting_decides_the_day(own_app: dict[str, Any
     assert (await client.post("/api/v1/discounts/apply", json=body)).json()["code"] == "daily_limit_reached"
     now = datetime(2026, 11, 25, 5, 0, tzinfo=UTC)
     assert (await client.post("/api/v1/discounts/apply", json=body)).status_code == 201
+
+
+async def test_health_on_sqlite_does_not_wait_behind_a_writer(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/busy.db"
+    config = alembic_config(url)
+    config.attributes["configure_logger"] = False
+    await asyncio.to_thread(command.upgrade, config, "head")  # Alembic runs its own event loop
+    app = create_app(Settings(database_url=url, rate_limit_enabled=False))
+    writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # a long checkout holds the write lock
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            response = await asyncio.wait_for(client.get("/health"), timeout=5)
+        assert response.status_code == 200
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+        await app.state.engine.dispose()
