@@ -23,9 +23,6 @@ import math
 import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,147 +35,22 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-import asyncpg
 import httpx
 
-from alembic import command
-from app.core.config import Settings
-from app.core.migrations import PROJECT_ROOT, alembic_config
-
-STARTUP_TIMEOUT_SECONDS = 30.0
-
-
-# --- databases ---------------------------------------------------------------------------------
-
-
-def _driver_url(url: str) -> str:
-    """The async driver URL the service would use for `url` (postgres://, ?sslmode=... accepted)."""
-    return Settings(database_url=url).database_url
-
-
-def _asyncpg_dsn(url: str) -> str:
-    # asyncpg reads postgres://, postgresql:// and ?sslmode=... itself.
-    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
-
-
-def migrate(url: str) -> None:
-    config = alembic_config(_driver_url(url))
-    config.attributes["configure_logger"] = False  # keep the bench's output readable
-    command.upgrade(config, "head")
+from app.core.config import normalize_database_url
+from app.core.migrations import upgrade_to_head
+from tests.integration.live_server import live_server, reconcile, scratch_database_on
 
 
 @contextmanager
 def scratch_sqlite() -> Iterator[str]:
     directory = Path(tempfile.mkdtemp(prefix="bench-apply-"))
     try:
-        yield f"sqlite:///{directory / 'bench.db'}"
-    finally:
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-@contextmanager
-def scratch_postgres(server_url: str) -> Iterator[str]:
-    """A new database on the server `server_url` points at; dropped afterwards."""
-    admin_dsn = _asyncpg_dsn(server_url)
-    name = f"bench_apply_{uuid.uuid4().hex[:10]}"
-
-    async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(admin_dsn, timeout=10)
-        try:
-            await connection.execute(sql)
-        finally:
-            await connection.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    scheme, rest = server_url.split("://", 1)
-    location, _, query = rest.partition("?")
-    base = location.rsplit("/", 1)[0] if "/" in location else location
-    url = f"{scheme}://{base}/{name}" + (f"?{query}" if query else "")
-    try:
+        url = f"sqlite:///{directory / 'bench.db'}"
+        upgrade_to_head(url)
         yield url
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-# --- the server --------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Server:
-    """`uvicorn app.main:app --workers N` in its own process group."""
-
-    database_url: str
-    workers: int
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-    log_path: Path = field(default_factory=lambda: Path(tempfile.mkstemp(prefix="bench-server-", suffix=".log")[1]))
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def environment(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "RATE_LIMIT_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
-        }
-
-    def start(self) -> None:
-        command_line = [sys.executable, "-m", "uvicorn", "app.main:app", "--host", "127.0.0.1"]
-        command_line += ["--port", str(self.port), "--workers", str(self.workers), "--no-access-log"]
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                command_line,
-                cwd=PROJECT_ROOT,
-                env=self.environment(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the server exited with {self.process.returncode}:\n{self.output()}")
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"the server did not become healthy in {STARTUP_TIMEOUT_SECONDS:.0f}s:\n{self.output()}")
-
-    def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-
-    def output(self) -> str:
-        return self.log_path.read_text(errors="replace")[-4000:]
-
-    def reconcile(self) -> tuple[bool, str]:
-        result = subprocess.run(
-            [sys.executable, "-m", "app", "reconcile"],
-            cwd=PROJECT_ROOT,
-            env=self.environment(),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        return result.returncode == 0, (result.stdout + result.stderr).strip()
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 # --- the load ----------------------------------------------------------------------------------
@@ -309,16 +181,11 @@ async def drive(base_url: str, args: argparse.Namespace) -> bool:
 
 def bench(label: str, database_url: str, args: argparse.Namespace) -> bool:
     print(f"\n== {label}: {args.workers} worker(s)", flush=True)
-    migrate(database_url)
-    server = Server(database_url=database_url, workers=args.workers)
-    server.start()
-    try:
+    with live_server(database_url, workers=args.workers) as server:
         balanced = asyncio.run(drive(server.base_url, args))
-        reconciled, output = server.reconcile()
-        print(f"  reconcile  : {output.splitlines()[-1] if output else '(no output)'}")
-    finally:
-        server.stop()
-    return balanced and reconciled
+    exit_code, output = reconcile(database_url)
+    print(f"  reconcile  : {output.strip().splitlines()[-1] if output.strip() else '(no output)'}")
+    return balanced and exit_code == 0
 
 
 def _amount(text: str) -> Decimal:
@@ -365,10 +232,11 @@ def main() -> int:
         with scratch_sqlite() as url:
             ok = bench("SQLite (scratch file)", url, args) and ok
     if args.database_url:
-        if _driver_url(args.database_url).startswith("sqlite"):
+        if normalize_database_url(args.database_url).startswith("sqlite"):
+            upgrade_to_head(args.database_url)
             ok = bench("SQLite (given URL)", args.database_url, args) and ok
         else:
-            with scratch_postgres(args.database_url) as url:
+            with scratch_database_on(args.database_url, prefix="bench_apply") as url:
                 ok = bench("PostgreSQL (scratch database)", url, args) and ok
     print("\nAll checks passed." if ok else "\nA check FAILED: see above.")
     return 0 if ok else 1

@@ -20,10 +20,9 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alembic import command
 from app.core.clock import request_time, utc_now
 from app.core.config import Settings
-from app.core.migrations import alembic_config
+from app.core.migrations import upgrade_to_head
 from app.main import create_app
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -69,12 +68,6 @@ def _reset_postgres(url: str) -> None:
     asyncio.run(reset())
 
 
-def _migrate(url: str) -> None:
-    config = alembic_config(url)
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
-
-
 @pytest.fixture(scope="session", params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     if request.param == "postgresql":
@@ -85,7 +78,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
         url = f"sqlite+aiosqlite:///{path}"
     else:
         pytest.fail(f"unknown backend {request.param!r} in TEST_DATABASES", pytrace=False)
-    _migrate(url)
+    upgrade_to_head(url)
     yield Database(request.param, url)
 
 

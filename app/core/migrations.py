@@ -8,6 +8,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from alembic import command
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -21,6 +23,14 @@ def alembic_config(database_url: str | None = None) -> Config:
     if database_url:
         config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config
+
+
+def upgrade_to_head(database_url: str) -> None:
+    """`alembic upgrade head` on `database_url` (any form DATABASE_URL takes), without touching
+    the caller's logging: for tests and the benchmark, which migrate scratch databases."""
+    config = alembic_config(database_url)
+    config.attributes["configure_logger"] = False
+    command.upgrade(config, "head")
 
 
 def _current_heads(connection: Connection) -> set[str]:

@@ -12,9 +12,8 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from alembic import command
 from app.core.config import Settings
-from app.core.migrations import alembic_config
+from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import Database, make_settings
 from tests.factories import campaign_payload, create_campaign, create_customer
@@ -248,9 +247,7 @@ async def test_the_store_timezone_setting_decides_the_day(own_app: dict[str, Any
 
 async def test_health_on_sqlite_does_not_wait_behind_a_writer(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/busy.db"
-    config = alembic_config(url)
-    config.attributes["configure_logger"] = False
-    await asyncio.to_thread(command.upgrade, config, "head")  # Alembic runs its own event loop
+    await asyncio.to_thread(upgrade_to_head, url)  # Alembic runs its own event loop
     app = create_app(Settings(database_url=url, rate_limit_enabled=False))
     writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # a long checkout holds the write lock

@@ -1,7 +1,8 @@
-"""Real service processes for integration tests: a scratch PostgreSQL database and uvicorn workers.
+"""Real service processes: scratch PostgreSQL databases and `uvicorn app.main:app` workers.
 
-The tests here drive the service the way production does: `uvicorn app.main:app --workers N`
-as a separate process, over HTTP, against its own freshly migrated PostgreSQL database.
+The integration tests (and the benchmark in bench/) drive the service the way production does:
+`uvicorn app.main:app --workers N` as a separate process, over HTTP, against its own freshly
+migrated database.
 """
 
 import asyncio
@@ -17,22 +18,21 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 import pytest
 
-from alembic import command
-from app.core.config import Settings
-from app.core.migrations import alembic_config
+from app.core.migrations import PROJECT_ROOT, upgrade_to_head
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 STARTUP_TIMEOUT_SECONDS = 30.0
 
 
 def plain_dsn(url: str) -> str:
-    return Settings(database_url=url).database_url.replace("postgresql+asyncpg://", "postgresql://")
+    """The DSN asyncpg takes for a service DATABASE_URL (it reads postgres://, postgresql:// and sslmode)."""
+    return url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 def postgres_available() -> bool:
@@ -59,29 +59,48 @@ def require_postgres() -> None:
 
 
 @contextmanager
-def scratch_postgres_database() -> Iterator[str]:
-    """A new, migrated PostgreSQL database beside the test one, dropped afterwards. Yields its URL."""
-    require_postgres()
-    admin_dsn = plain_dsn(POSTGRES_URL)
-    name = f"campaigns_it_{uuid.uuid4().hex[:10]}"
+def scratch_database_on(server_url: str, *, prefix: str) -> Iterator[str]:
+    """A new, migrated database on the PostgreSQL server `server_url` points at, dropped
+    afterwards. Yields its URL, in the form `server_url` was given (query string kept)."""
+    admin_dsn = plain_dsn(server_url)
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
 
     async def admin(sql: str) -> None:
-        connection = await asyncpg.connect(admin_dsn, timeout=5)
+        connection = await asyncpg.connect(admin_dsn, timeout=10)
         try:
             await connection.execute(sql)
         finally:
             await connection.close()
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    base = admin_dsn.rsplit("/", 1)[0]
-    url = f"{base}/{name}"
+    parts = urlsplit(server_url)
+    url = urlunsplit(parts._replace(path=f"/{name}"))
     try:
-        config = alembic_config(Settings(database_url=url).database_url)
-        config.attributes["configure_logger"] = False
-        command.upgrade(config, "head")
+        upgrade_to_head(url)
         yield url
     finally:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@contextmanager
+def scratch_postgres_database() -> Iterator[str]:
+    """A new, migrated database beside the test one (TEST_DATABASE_URL), dropped afterwards."""
+    require_postgres()
+    with scratch_database_on(POSTGRES_URL, prefix="campaigns_it") as url:
+        yield url
+
+
+def reconcile(database_url: str) -> tuple[int, str]:
+    """Run `python -m app reconcile` against `database_url`: its exit code and output."""
+    result = subprocess.run(
+        [sys.executable, "-m", "app", "reconcile"],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "DATABASE_URL": database_url},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return result.returncode, result.stdout + result.stderr
 
 
 def free_port() -> int:

@@ -10,9 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from alembic import command
 from app.core.config import Settings
-from app.core.migrations import alembic_config
+from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.factories import apply, create_campaign, create_customer
 from tests.integration.live_server import PROJECT_ROOT, scratch_postgres_database
@@ -28,9 +27,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
             yield url
         return
     url = f"sqlite:///{tmp_path}/cli.db"
-    config = alembic_config(Settings(database_url=url).database_url)
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    upgrade_to_head(url)
     yield url
 
 

@@ -6,8 +6,6 @@ Each test is bounded: a few thousand requests at most, every wait under a deadli
 
 import asyncio
 import itertools
-import os
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -19,15 +17,14 @@ import asyncpg
 import httpx
 import pytest
 
-from alembic import command
-from app.core.migrations import alembic_config
+from app.core.migrations import upgrade_to_head
 from tests.factories import create_campaign
 from tests.integration.live_server import (
     POSTGRES_URL,
-    PROJECT_ROOT,
     LiveServer,
     live_server,
     plain_dsn,
+    reconcile,
     scratch_postgres_database,
 )
 
@@ -60,25 +57,8 @@ def money(value: Any) -> Decimal:
     return Decimal(str(value)).quantize(Decimal("0.01"))
 
 
-async def reconcile(database_url: str) -> tuple[int, str]:
-    """Run `python -m app reconcile` against `database_url`: its exit code and output."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "reconcile",
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-    )
-    output, _ = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode is not None
-    return process.returncode, output.decode(errors="replace")
-
-
 async def assert_ledger_balanced(database_url: str) -> None:
-    code, output = await reconcile(database_url)
+    code, output = await asyncio.to_thread(reconcile, database_url)
     assert code == 0, output
     assert "MISMATCH" not in output, output
 
@@ -508,9 +488,7 @@ async def test_database_refusing_new_connections_mid_load_answers_503_then_recov
 @pytest.fixture
 def sqlite_server(tmp_path: Path) -> Iterator[LiveServer]:
     url = f"sqlite+aiosqlite:///{tmp_path / 'money.db'}"
-    config = alembic_config(url)
-    config.attributes["configure_logger"] = False
-    command.upgrade(config, "head")
+    upgrade_to_head(url)
     with live_server(url, workers=1) as server:
         yield server
 
