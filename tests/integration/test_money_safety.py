@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from app.core.migrations import upgrade_to_head
-from tests.factories import create_campaign
+from tests.factories import campaign_payload, create_campaign
 from tests.integration.live_server import (
     POSTGRES_URL,
     LiveServer,
@@ -314,6 +314,43 @@ async def test_concurrent_applies_and_rollbacks_leave_used_budget_equal_to_appli
         assert again.status_code == 409
         assert again.json()["code"] == "already_rolled_back"
         assert money((await get_campaign(client, campaign_id))["used_budget"]) == still_applied
+    await assert_ledger_balanced(shared_server.database_url)
+
+
+async def test_cutting_the_budget_while_checkouts_spend_it_never_leaves_it_below_what_was_spent(
+    shared_server: LiveServer,
+) -> None:
+    async with http_client(shared_server) as client:
+        customers = await create_customers(client, 40)
+        campaign = await create_campaign(
+            client, discount_flat=10, total_budget=5000, max_usage_per_customer_per_day=100
+        )
+        campaign_id = campaign["id"]
+        checkouts = [lambda c=c: client.post(APPLY, json=apply_body(campaign_id, c)) for c in customers * 10]
+        applying = asyncio.ensure_future(bounded_gather(32, checkouts))
+        edits: list[httpx.Response] = []
+
+        async def keep_cutting(margin: int) -> None:
+            """Marketing cuts the budget to just above what it sees spent, while checkouts keep spending."""
+            while not applying.done():
+                spent = money((await get_campaign(client, campaign_id))["used_budget"])
+                cut = campaign_payload(
+                    discount_flat=10, total_budget=str(spent + margin), max_usage_per_customer_per_day=100
+                )
+                edits.append(await client.put(f"/api/v1/campaigns/{campaign_id}", json=cut))
+
+        await asyncio.gather(*(keep_cutting(margin) for margin in (20, 50, 100, 200)))
+        applies = await applying
+
+        apply_codes, edit_codes = codes(applies), codes(edits)
+        assert set(apply_codes) <= {(201, ""), (409, "budget_exhausted")}, apply_codes
+        assert set(edit_codes) <= {(200, ""), (409, "budget_below_spent")}, edit_codes
+        for edit in edits:
+            if edit.status_code == 200:
+                assert money(edit.json()["used_budget"]) <= money(edit.json()["total_budget"]), edit.json()
+        after = await get_campaign(client, campaign_id)
+        assert money(after["used_budget"]) == Decimal("10.00") * apply_codes[(201, "")]
+        assert money(after["used_budget"]) <= money(after["total_budget"])
     await assert_ledger_balanced(shared_server.database_url)
 
 
