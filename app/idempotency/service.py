@@ -20,7 +20,7 @@ from typing import Annotated, Any
 from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -87,32 +87,31 @@ async def respond(
     except AppError as error:
         body, answer_status = error_body(error), error.status_code
 
-    record = await session.get(IdempotencyRecord, key)
-    assert record is not None
-    record.response_status = answer_status
-    record.response_body = json.dumps(body)
-    await session.flush()
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.key == key)
+        .values(response_status=answer_status, response_body=json.dumps(body))
+    )
     return JSONResponse(body, status_code=answer_status)
 
 
 async def _claim(session: AsyncSession, *, key: str, fingerprint: str, now: datetime, ttl: timedelta) -> bool:
-    """Insert the key row; False if another request holds the key (after waiting for it to commit)."""
-    # An expired key is free again.
-    await session.execute(
-        delete(IdempotencyRecord).where(IdempotencyRecord.key == key, IdempotencyRecord.expires_at <= now)
-    )
+    """Insert the key row, or take over an expired one, in one statement; False if another
+    request holds the key (after waiting for it to commit)."""
     insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    fresh = {
+        "request_hash": fingerprint,
+        "response_status": _PENDING,
+        "response_body": "",
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
     statement = (
         insert(IdempotencyRecord)
-        .values(
-            key=key,
-            request_hash=fingerprint,
-            response_status=_PENDING,
-            response_body="",
-            created_at=now,
-            expires_at=now + ttl,
+        .values(key=key, **fresh)
+        .on_conflict_do_update(
+            index_elements=[IdempotencyRecord.key], set_=fresh, where=IdempotencyRecord.expires_at <= now
         )
-        .on_conflict_do_nothing(index_elements=[IdempotencyRecord.key])
         .returning(IdempotencyRecord.key)
     )
     return (await session.execute(statement)).scalar_one_or_none() is not None

@@ -5,6 +5,7 @@ import asyncio
 import httpx
 import pytest
 
+from tests.conftest import Clock
 from tests.factories import apply, create_campaign, create_customer
 
 
@@ -34,6 +35,28 @@ async def test_a_refusal_is_replayed_too(client: httpx.AsyncClient) -> None:
     assert first.status_code == again.status_code == 409
     assert again.json() == first.json()
     assert again.headers["Idempotent-Replayed"] == "true"
+
+
+async def test_a_key_is_kept_for_its_ttl_and_then_free_again(client: httpx.AsyncClient, clock: Clock) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    headers = {"Idempotency-Key": "order-2001"}
+    first = await apply(client, campaign["id"], customer["id"], headers=headers)
+    assert first.status_code == 201
+
+    clock.advance(hours=23, minutes=59)  # IDEMPOTENCY_KEY_TTL_HOURS defaults to 24
+    kept = await apply(client, campaign["id"], customer["id"], headers=headers)
+    assert kept.headers.get("Idempotent-Replayed") == "true"
+    assert kept.json()["id"] == first.json()["id"]
+
+    clock.advance(minutes=1)
+    reused = await apply(client, campaign["id"], customer["id"], cart_value=1000, headers=headers)
+    assert reused.status_code == 201
+    assert "Idempotent-Replayed" not in reused.headers
+    assert reused.json()["id"] != first.json()["id"]
+    assert reused.json()["discount_amount"] == 200.0
+    again = await apply(client, campaign["id"], customer["id"], cart_value=1000, headers=headers)
+    assert again.json()["id"] == reused.json()["id"], "the new answer is kept under the key in turn"
 
 
 async def test_the_same_key_with_another_body_is_refused(client: httpx.AsyncClient) -> None:
