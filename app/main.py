@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
+    app.state.read_only_engine = app.state.engine.execution_options(**{READ_ONLY: True})
     app.state.rate_limiter = RateLimiter(settings)
 
     install_error_handlers(app)
@@ -140,8 +141,7 @@ def _service_router() -> APIRouter:
         """A real round trip to the database."""
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
-                engine = request.app.state.engine.execution_options(**{READ_ONLY: True})
-                async with engine.connect() as connection:
+                async with request.app.state.read_only_engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
         except Exception as exc:
             logger.warning("health check: database unavailable: %s", exc.__class__.__name__)

@@ -39,7 +39,7 @@ import httpx
 
 from app.core.config import normalize_database_url
 from app.core.migrations import upgrade_to_head
-from tests.integration.live_server import live_server, reconcile, scratch_database_on
+from tests.integration.live_server import live_server, run_cli, scratch_database_on
 
 
 @contextmanager
@@ -183,9 +183,10 @@ def bench(label: str, database_url: str, args: argparse.Namespace) -> bool:
     print(f"\n== {label}: {args.workers} worker(s)", flush=True)
     with live_server(database_url, workers=args.workers) as server:
         balanced = asyncio.run(drive(server.base_url, args))
-    exit_code, output = reconcile(database_url)
-    print(f"  reconcile  : {output.strip().splitlines()[-1] if output.strip() else '(no output)'}")
-    return balanced and exit_code == 0
+    result = run_cli(database_url, "reconcile")
+    output = (result.stdout + result.stderr).strip()
+    print(f"  reconcile  : {output.splitlines()[-1] if output else '(no output)'}")
+    return balanced and result.returncode == 0
 
 
 def _amount(text: str) -> Decimal:

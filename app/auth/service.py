@@ -24,6 +24,11 @@ class Principal:
     key_prefix: str | None
     scopes: frozenset[str]
 
+    @property
+    def identity(self) -> str:
+        """What the caller's own records (its Idempotency-Keys) are filed under."""
+        return self.key_prefix or "anonymous"
+
     def allows(self, *scopes: Scope) -> bool:
         return Scope.ADMIN in self.scopes or any(scope in self.scopes for scope in scopes)
 

@@ -75,7 +75,7 @@ async def apply_discount(
     return await idempotency.respond(
         session,
         key=idempotency_key,
-        caller=caller.key_prefix or "anonymous",
+        caller=caller.identity,
         scope="POST /api/v1/discounts/apply",
         payload=data.model_dump(mode="json"),
         now=now,
@@ -126,7 +126,7 @@ async def rollback_redemption(
     return await idempotency.respond(
         session,
         key=idempotency_key,
-        caller=caller.key_prefix or "anonymous",
+        caller=caller.identity,
         scope=f"POST /api/v1/discounts/redemptions/{redemption_id}/rollback",
         payload={"reason": reason},
         now=now,

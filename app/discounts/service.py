@@ -10,11 +10,11 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import case, not_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign, CampaignTarget
+from app.core.db import insert_for
 from app.customers import service as customers_service
 from app.discounts import rules
 from app.discounts.exceptions import (
@@ -160,7 +160,7 @@ async def _count_use(session: AsyncSession, campaign: Campaign, customer_id: int
 
     The limit is copied into the row so that a CHECK constraint holds it too."""
     limit = campaign.max_usage_per_customer_per_day
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     statement = (
         insert(DailyUsage)
         .values(campaign_id=campaign.id, customer_id=customer_id, day=day, uses=1, usage_limit=limit)

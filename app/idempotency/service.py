@@ -21,10 +21,10 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utc_now
+from app.core.db import insert_for
 from app.core.errors import AppError, error_body
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from app.idempotency.models import IdempotencyRecord
@@ -98,7 +98,7 @@ async def respond(
 async def _claim(session: AsyncSession, *, key: str, fingerprint: str, now: datetime, ttl: timedelta) -> bool:
     """Insert the key row, or take over an expired one, in one statement; False if another
     request holds the key (after waiting for it to commit)."""
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    insert = insert_for(session)
     fresh = {
         "request_hash": fingerprint,
         "response_status": _PENDING,

@@ -90,17 +90,16 @@ def scratch_postgres_database() -> Iterator[str]:
         yield url
 
 
-def reconcile(database_url: str) -> tuple[int, str]:
-    """Run `python -m app reconcile` against `database_url`: its exit code and output."""
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "reconcile"],
+def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app <args>` against `database_url`, as an operator would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
         cwd=PROJECT_ROOT,
         env={**os.environ, "DATABASE_URL": database_url},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    return result.returncode, result.stdout + result.stderr
 
 
 def free_port() -> int:

@@ -1,8 +1,5 @@
 """`python -m app`: API keys, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +11,7 @@ from app.core.config import Settings
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.factories import apply, create_campaign, create_customer
-from tests.integration.live_server import PROJECT_ROOT, scratch_postgres_database
+from tests.integration.live_server import run_cli, scratch_postgres_database
 
 pytestmark = pytest.mark.integration
 
@@ -29,17 +26,6 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     url = f"sqlite:///{tmp_path}/cli.db"
     upgrade_to_head(url)
     yield url
-
-
-def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 async def test_a_created_key_is_printed_once_and_opens_the_api(database_url: str) -> None:

@@ -24,7 +24,7 @@ from tests.integration.live_server import (
     LiveServer,
     live_server,
     plain_dsn,
-    reconcile,
+    run_cli,
     scratch_postgres_database,
 )
 
@@ -58,9 +58,9 @@ def money(value: Any) -> Decimal:
 
 
 async def assert_ledger_balanced(database_url: str) -> None:
-    code, output = await asyncio.to_thread(reconcile, database_url)
-    assert code == 0, output
-    assert "MISMATCH" not in output, output
+    result = await asyncio.to_thread(run_cli, database_url, "reconcile")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "MISMATCH" not in result.stdout, result.stdout
 
 
 async def create_customers(client: httpx.AsyncClient, count: int) -> list[int]:

@@ -1,15 +1,13 @@
 """Rate limits on Redis hold in total across worker processes, and a Redis outage never stops checkout."""
 
 import os
-import subprocess
-import sys
 from collections import Counter
 
 import httpx
 import pytest
 import redis
 
-from tests.integration.live_server import PROJECT_ROOT, live_server, scratch_postgres_database
+from tests.integration.live_server import live_server, run_cli, scratch_postgres_database
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 pytestmark = pytest.mark.integration
@@ -38,15 +36,9 @@ def hit(url: str, n: int, headers: dict[str, str] | None = None, **request: obje
     return answers
 
 
-def create_key(database_url: str, name: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "app", "keys", "create", "--name", name, "--scope", "checkout"],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+def create_key(database_url: str, name: str, scope: str = "checkout") -> str:
+    result = run_cli(database_url, "keys", "create", "--name", name, "--scope", scope)
+    assert result.returncode == 0, result.stderr
     return result.stdout.strip().splitlines()[-1]
 
 
@@ -82,14 +74,7 @@ def test_each_api_key_has_its_own_limit_across_two_workers(redis_url: str) -> No
                 assert (
                     client.post("/api/v1/customers/", json={"email": "a@example.com", "name": "A"}).status_code == 403
                 )
-            admin = subprocess.run(
-                [sys.executable, "-m", "app", "keys", "create", "--name", "admin", "--scope", "admin"],
-                cwd=PROJECT_ROOT,
-                env={**os.environ, "DATABASE_URL": url},
-                capture_output=True,
-                text=True,
-                check=True,
-            ).stdout.splitlines()[-1]
+            admin = create_key(url, "admin", scope="admin")
             customer = httpx.post(
                 f"{server.base_url}/api/v1/customers/",
                 json={"email": "a@example.com", "name": "A"},
