@@ -35,6 +35,7 @@ class Campaign(Base):
         CheckConstraint("start_date < end_date", name="dates_ordered"),
         CheckConstraint("max_usage_per_customer_per_day >= 1", name="daily_limit_positive"),
         CheckConstraint("discount_type IN ('cart', 'delivery')", name="discount_type_known"),
+        CheckConstraint("version >= 1", name="version_positive"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,8 +55,12 @@ class Campaign(Base):
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     # Where "today" starts for the daily limit; None: the store's STORE_TIMEZONE.
     timezone: Mapped[str | None] = mapped_column(String(64))
+    # The terms' version: every edit (PUT, PATCH, pause, resume, delete) bumps it, checkouts never do.
+    # An apply spends budget only while the version it priced the discount on is still current.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
-    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+    # When the campaign was last edited; set by the edits themselves, never by a checkout's budget UPDATE.
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     # Deleting keeps the row, so redemptions and usage history stay whole.
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 

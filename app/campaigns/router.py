@@ -111,8 +111,8 @@ async def set_campaign_status(
     dependencies=[_WRITE],
     responses=error_responses(CampaignNotFound),
 )
-async def delete_campaign(now: NowDep, campaign: ValidCampaign, session: SessionDep, actor: PrincipalDep) -> None:
-    await service.delete(session, campaign=campaign, actor=actor, now=now)
+async def delete_campaign(now: NowDep, campaign_id: PathId, session: SessionDep, actor: PrincipalDep) -> None:
+    await service.delete(session, campaign_id=campaign_id, actor=actor, now=now)
 
 
 @router.get(

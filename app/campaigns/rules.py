@@ -1,6 +1,13 @@
-"""What state a campaign is in at a given moment. Pure: no database, no HTTP."""
+"""What state a campaign is in at a given moment. Pure: no database, no HTTP.
+
+`is_running` decides it for a campaign in memory, `running_at` is the same rule as an SQL
+condition for the queries that must decide it in the database (the checkout's guarded budget
+UPDATE, the `available` pre-filter, the status filter of the campaign list). Change one, change both.
+"""
 
 from datetime import datetime
+
+from sqlalchemy import ColumnElement, and_, not_
 
 from app.campaigns.models import Campaign, CampaignStatus
 
@@ -22,3 +29,13 @@ def derive_status(campaign: Campaign, now: datetime) -> CampaignStatus:
 def is_running(campaign: Campaign, now: datetime) -> bool:
     """Within its dates, not paused, not deleted: it may give discounts if budget and rules allow."""
     return campaign.deleted_at is None and not campaign.is_paused and campaign.start_date <= now < campaign.end_date
+
+
+def running_at(now: datetime) -> ColumnElement[bool]:
+    """`is_running` as an SQL condition on the campaigns table."""
+    return and_(
+        Campaign.deleted_at.is_(None),
+        not_(Campaign.is_paused),
+        Campaign.start_date <= now,
+        Campaign.end_date > now,
+    )

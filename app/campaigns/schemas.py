@@ -102,8 +102,9 @@ class CampaignRead(ResponseModel):
     is_targeted: bool
     target_customer_ids: list[int]
     status: CampaignStatus
+    version: int = Field(description="The terms' version: every edit bumps it, checkouts never do")
     created_at: datetime
-    updated_at: datetime
+    updated_at: datetime = Field(description="When the campaign was last edited (checkouts do not change it)")
 
     @classmethod
     def present(cls, campaign: Campaign, now: datetime) -> "CampaignRead":

@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, not_, select
+from sqlalchemy import ColumnElement, and_, not_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -13,6 +13,7 @@ from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.campaigns.exceptions import BudgetBelowSpent, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
+from app.campaigns.rules import running_at
 from app.campaigns.schemas import CampaignCreate, CampaignUpdate, CampaignWrite
 from app.core.errors import ValidationFailed
 from app.customers import service as customers_service
@@ -81,7 +82,7 @@ async def get(session: AsyncSession, *, campaign_id: int, with_targets: bool = F
 def _status_condition(status: CampaignStatus, now: datetime) -> ColumnElement[bool]:
     """The SQL twin of `rules.derive_status`: the campaigns that have `status` at `now`."""
     not_ended = Campaign.end_date > now
-    running = and_(not_ended, not_(Campaign.is_paused), Campaign.start_date <= now)
+    running = running_at(now)
     conditions = {
         CampaignStatus.ENDED: Campaign.end_date <= now,
         CampaignStatus.PAUSED: and_(not_ended, Campaign.is_paused),
@@ -124,15 +125,13 @@ async def replace(
 ) -> Campaign:
     """PUT: every editable field replaced."""
     await _check_targets(session, data, max_targets)
-    # Lock the row first: an apply racing this edit waits for it, so the check
-    # below compares against what has really been spent.
-    await session.refresh(campaign, with_for_update=True)
+    await _lock_for_edit(session, campaign)
     if data.total_budget < campaign.used_budget:
         raise BudgetBelowSpent(f"total_budget {data.total_budget} is below the {campaign.used_budget} already spent.")
     before = snapshot(campaign)
     for name in _EDITABLE:
         setattr(campaign, name, getattr(data, name))
-    campaign.updated_at = now
+    _edited(campaign, now)
     await _set_targets(campaign, data.target_customer_ids)
     await session.flush()
     await _audit(session, campaign, "updated", audit_service.diff(before, snapshot(campaign)), actor, now)
@@ -142,20 +141,48 @@ async def replace(
 async def set_paused(
     session: AsyncSession, *, campaign: Campaign, paused: bool, actor: Principal, now: datetime
 ) -> Campaign:
+    await _lock_for_edit(session, campaign)
     if campaign.is_paused != paused:
         changes = {"is_paused": {"from": campaign.is_paused, "to": paused}}
         campaign.is_paused = paused
-        campaign.updated_at = now
+        _edited(campaign, now)
         await session.flush()
         await _audit(session, campaign, "status_changed", changes, actor, now)
     return campaign
 
 
-async def delete(session: AsyncSession, *, campaign: Campaign, actor: Principal, now: datetime) -> None:
-    campaign.deleted_at = now
+async def delete(session: AsyncSession, *, campaign_id: int, actor: Principal, now: datetime) -> None:
+    """Soft-delete: one guarded UPDATE, so of several concurrent deletes exactly one succeeds
+    (and writes the audit row); the others find it gone and answer CampaignNotFound."""
+    deleted = await session.scalar(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
+        .values(deleted_at=now, updated_at=now, version=Campaign.version + 1)
+        .returning(Campaign.id)
+        .execution_options(synchronize_session=False)
+    )
+    if deleted is None:
+        raise CampaignNotFound()
+    await audit_service.record(
+        session, entity_type="campaign", entity_id=campaign_id, action="deleted", actor=actor, changes={}, now=now
+    )
+
+
+async def _lock_for_edit(session: AsyncSession, campaign: Campaign) -> None:
+    """Lock the campaign's row and read it again: every edit starts here.
+
+    Checkouts take the same row lock to spend budget, so an edit waits for the checkouts that
+    priced on the old terms to commit, and the checkouts after it see its new version.
+    """
+    await session.refresh(campaign, with_for_update=True)
+    if campaign.deleted_at is not None:
+        raise CampaignNotFound()
+
+
+def _edited(campaign: Campaign, now: datetime) -> None:
+    """Mark new terms: checkouts priced on the old version will re-price."""
+    campaign.version += 1
     campaign.updated_at = now
-    await session.flush()
-    await _audit(session, campaign, "deleted", {}, actor, now)
 
 
 async def history(session: AsyncSession, *, campaign_id: int, skip: int, limit: int) -> Sequence[AuditEvent]:

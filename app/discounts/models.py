@@ -31,6 +31,8 @@ class Redemption(Base):
     cart_value: Mapped[Decimal] = mapped_column(Cents())
     delivery_charge: Mapped[Decimal] = mapped_column(Cents())
     discount_amount: Mapped[Decimal] = mapped_column(Cents())
+    # The campaign's terms version the discount was priced on (null for redemptions made before it was kept).
+    campaign_version: Mapped[int | None] = mapped_column(Integer)
     # The day whose use this redemption counted against.
     usage_day: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -9,17 +9,18 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, not_, select, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns import service as campaigns_service
+from app.campaigns.exceptions import CampaignNotFound
 from app.campaigns.models import Campaign, CampaignTarget
+from app.campaigns.rules import running_at
 from app.core.db import insert_for
 from app.customers import service as customers_service
 from app.discounts import rules
 from app.discounts.exceptions import (
     AlreadyRolledBack,
-    BudgetExhausted,
     DailyLimitReached,
     DiscountRefused,
     RedemptionNotFound,
@@ -38,10 +39,7 @@ async def available(
     campaigns = (
         await session.scalars(
             select(Campaign).where(
-                Campaign.deleted_at.is_(None),
-                not_(Campaign.is_paused),
-                Campaign.start_date <= now,
-                Campaign.end_date > now,
+                running_at(now),
                 Campaign.used_budget < Campaign.total_budget,
                 Campaign.min_cart_value <= data.cart_value,
             )
@@ -95,16 +93,24 @@ async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, sto
     campaign = await campaigns_service.get(session, campaign_id=data.campaign_id)
     await customers_service.get(session, customer_id=data.customer_id)
     checkout = rules.Checkout(data.cart_value, data.delivery_charge)
-    day = rules.usage_day(campaign, now, store_timezone)
-    is_target = not campaign.is_targeted or await _is_target(session, campaign.id, data.customer_id)
-    uses_today = await _uses_on(session, campaign.id, data.customer_id, day)
-
-    amount = rules.evaluate(campaign, checkout=checkout, now=now, is_target=is_target, uses_today=uses_today)
-    amount = await _spend_budget(session, campaign, amount, checkout=checkout, now=now, is_target=is_target)
+    while True:
+        day = rules.usage_day(campaign, now, store_timezone)
+        is_target = not campaign.is_targeted or await _is_target(session, campaign.id, data.customer_id)
+        uses_today = await _uses_on(session, campaign.id, data.customer_id, day)
+        amount = rules.evaluate(campaign, checkout=checkout, now=now, is_target=is_target, uses_today=uses_today)
+        if await _spend_budget(session, campaign, amount, now=now):
+            break
+        # The guard failed: another checkout spent first, or an edit changed the terms. Read the
+        # campaign again and price again: the discount may now be a smaller last remainder, another
+        # percentage, or refused. Each failure means the row changed, so this loop ends.
+        await session.refresh(campaign)
+        if campaign.deleted_at is not None:
+            raise CampaignNotFound()
     await _count_use(session, campaign, data.customer_id, day)
 
     redemption = Redemption(
         campaign_id=campaign.id,
+        campaign_version=campaign.version,
         customer_id=data.customer_id,
         discount_type=campaign.discount_type,
         cart_value=data.cart_value,
@@ -118,41 +124,28 @@ async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, sto
     return redemption
 
 
-async def _spend_budget(
-    session: AsyncSession,
-    campaign: Campaign,
-    amount: Decimal,
-    *,
-    checkout: rules.Checkout,
-    now: datetime,
-    is_target: bool,
-) -> Decimal:
-    """Take `amount` from the budget with a guarded UPDATE; the guard is re-checked by the
-    database on the latest row, so two checkouts can never both take the last of a budget.
+async def _spend_budget(session: AsyncSession, campaign: Campaign, amount: Decimal, *, now: datetime) -> bool:
+    """Take `amount` from the budget with a guarded UPDATE, or nothing (False).
 
-    When the guard fails, another checkout spent first: re-read the campaign and price the
-    discount again against what is left (it may now be a smaller, last remainder).
+    The database re-checks the guard on the latest row, under its lock, so two checkouts can
+    never both take the last of a budget, and a checkout never spends on terms an edit has
+    replaced: every edit bumps `version` under the same row lock, and the guard requires the
+    version the discount was priced on. Once it succeeds, the row stays locked until commit,
+    so the terms are still current when the redemption commits.
     """
-    while True:
-        result = await session.execute(
-            update(Campaign)
-            .where(
-                Campaign.id == campaign.id,
-                Campaign.deleted_at.is_(None),
-                not_(Campaign.is_paused),
-                Campaign.used_budget + amount <= Campaign.total_budget,
-            )
-            .values(used_budget=Campaign.used_budget + amount)
-            .returning(Campaign.used_budget)
-            .execution_options(synchronize_session=False)
+    result = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign.id,
+            Campaign.version == campaign.version,
+            running_at(now),
+            Campaign.used_budget + amount <= Campaign.total_budget,
         )
-        if result.scalar_one_or_none() is not None:
-            return amount
-        await session.refresh(campaign)
-        if campaign.deleted_at is not None or campaign.remaining_budget <= 0:
-            raise BudgetExhausted()
-        # Each failed guard means someone else spent, so this loop ends: the budget is finite.
-        amount = rules.evaluate(campaign, checkout=checkout, now=now, is_target=is_target, uses_today=0)
+        .values(used_budget=Campaign.used_budget + amount)
+        .returning(Campaign.version)
+        .execution_options(synchronize_session=False)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def _count_use(session: AsyncSession, campaign: Campaign, customer_id: int, day: date) -> None:
