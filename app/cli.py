@@ -13,8 +13,8 @@ from app.auth import service as auth_service
 from app.auth.models import Scope
 from app.core.clock import utc_now
 from app.core.config import get_settings
+from app.core.database_errors import is_unreachable
 from app.core.db import create_engine, create_sessionmaker
-from app.core.errors import is_connection_error
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.discounts import ledger
 from app.idempotency import service as idempotency
@@ -49,7 +49,7 @@ def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     except SchemaNotCurrent as exc:
         typer.echo(f"error: {where}: {exc}", err=True)
     except Exception as exc:
-        if not is_connection_error(exc):
+        if not is_unreachable(exc):
             raise
         typer.echo(f"error: cannot reach the database at {where}: {type(exc).__name__}: {exc}", err=True)
     raise typer.Exit(2)

@@ -4,6 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request
@@ -16,8 +17,9 @@ from app import __version__
 from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
 from app.core.config import Settings, get_settings
+from app.core.database_errors import install_database_error_handling, is_unreachable
 from app.core.db import READ_ONLY, create_engine, create_sessionmaker
-from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
+from app.core.errors import RateLimited, error_responses, install_error_handlers
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi
@@ -61,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         except SchemaNotCurrent:
             raise
         except Exception as exc:
-            if not is_connection_error(exc):
+            if not is_unreachable(exc):
                 raise
             # Start anyway: /health says 503 until the database is back.
             logger.warning("database unreachable at startup (%s); serving 503 until it is back", exc)
@@ -87,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
 
     install_error_handlers(app)
+    install_database_error_handling(app, attempts=settings.db_transaction_attempts)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -117,7 +120,7 @@ def _service_router() -> APIRouter:
         try:
             auth = "open" if await _api_is_open(request.app) else "required"
         except Exception as exc:
-            if not is_connection_error(exc):
+            if not is_unreachable(exc):
                 raise
             auth = "required" if settings.auth_required else "unknown (database unavailable)"
         return {
@@ -164,4 +167,14 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("app").setLevel(level.upper())
 
 
-app = create_app()
+@cache
+def _app_from_environment() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> FastAPI:
+    """`app`, built from the environment on first use (`uvicorn app.main:app`): importing this module
+    (the tests do, for `create_app`) reads no settings and opens nothing."""
+    if name == "app":
+        return _app_from_environment()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import request_time, utc_now
-from app.core.config import Settings
+from app.core.config import Settings, defaults_with, normalize_database_url
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 
@@ -71,7 +71,7 @@ def _reset_postgres(url: str) -> None:
 @pytest.fixture(scope="session", params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     if request.param == "postgresql":
-        url = Settings(database_url=POSTGRES_URL).database_url
+        url = normalize_database_url(POSTGRES_URL)
         _reset_postgres(url)
     elif request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
@@ -85,7 +85,7 @@ def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFa
 def make_settings(database: Database, **overrides: object) -> Settings:
     values: dict[str, object] = {"database_url": database.url, "rate_limit_enabled": False}
     values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+    return defaults_with(**values)
 
 
 @pytest.fixture(scope="session")

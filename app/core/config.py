@@ -8,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from fastapi import Depends, Request
 from limits import parse_many
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.core.clock import valid_timezone
 
@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     db_pool_timeout_seconds: float = Field(default=30, gt=0)
     db_connect_timeout_seconds: float = Field(default=5, gt=0)
     sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
+    # How many times a request runs when PostgreSQL rolls it back for a serialization failure or a
+    # deadlock (nothing was written) before it is answered 503 transaction_conflict.
+    db_transaction_attempts: int = Field(default=3, ge=1, le=10)
 
     cors_origins: Annotated[list[str], NoDecode] = []
 
@@ -157,6 +160,25 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+class _DefaultsOnly(Settings):
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def defaults_with(**values: Any) -> Settings:
+    """The built-in defaults with `values` on top, never the environment or `.env`: for the test
+    suite, the benchmark and migrations of an explicit URL, which must not pick up a developer's own."""
+    return _DefaultsOnly(**values)
 
 
 def _app_settings(request: Request) -> Settings:

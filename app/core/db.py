@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, async_
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from app.core import database_errors
 from app.core.config import Settings
 from app.core.money import CENT
 
@@ -168,15 +169,39 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One request, one transaction, committed here before the response is sent.
 
     `scope="function"` below matters: without it FastAPI runs the code after
     `yield` once the response has gone out, and a failed commit would follow a 201.
+    What a failure to connect or to commit means to the caller is decided in
+    `database_errors`: it is the one place that tells "nothing was written" from
+    "the outcome is unknown".
     """
     sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session, session.begin():
-        yield session
+    async with sessionmaker() as session:
+        try:
+            await session.connection()  # opens the connection and the transaction
+        except Exception as exc:
+            error = database_errors.connect_failure(exc)
+            if error is None:
+                raise
+            raise error from exc
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        try:
+            await session.commit()
+        except Exception as exc:
+            error = database_errors.commit_failure(exc, wrote=request.method not in _SAFE_METHODS)
+            if error is None:
+                raise
+            raise error from exc
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

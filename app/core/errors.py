@@ -1,17 +1,12 @@
 """One error type and one place that renders every error as `{"code", "detail"}`."""
 
-import logging
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-
-logger = logging.getLogger("app.errors")
 
 
 class AppError(Exception):
@@ -44,12 +39,6 @@ class ValidationFailed(AppError):
     def __init__(self, detail: str, *, field: str, location: str = "body") -> None:
         super().__init__(detail)
         self.errors = [{"loc": [location, field], "msg": detail, "type": self.code}]
-
-
-class DatabaseUnavailable(AppError):
-    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
-    code = "database_unavailable"
-    detail = "The database cannot be reached right now; try again shortly."
 
 
 class RateLimited(AppError):
@@ -123,16 +112,6 @@ def _validation_detail(fields: list[dict[str, Any]]) -> str:
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
-def is_connection_error(exc: BaseException) -> bool:
-    if isinstance(exc, PoolTimeoutError | OSError | TimeoutError):
-        return True
-    if isinstance(exc, InterfaceError | OperationalError):
-        # SQLite's "database is locked" is contention, not an outage, but the
-        # caller's answer is the same: nothing was written, retry shortly.
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -159,15 +138,3 @@ def install_error_handlers(app: FastAPI) -> None:
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         code = codes.get(exc.status_code, "http_error")
         return JSONResponse(_body(code, str(exc.detail)), exc.status_code, headers=getattr(exc, "headers", None))
-
-    @app.exception_handler(DBAPIError)
-    @app.exception_handler(PoolTimeoutError)
-    @app.exception_handler(OSError)
-    async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-        request_id = getattr(request.state, "request_id", "-")
-        if is_connection_error(exc):
-            logger.warning("database unavailable (request %s): %s", request_id, exc.__class__.__name__)
-            error = DatabaseUnavailable()
-            return JSONResponse(_body(error.code, error.detail), error.status_code, headers={"Retry-After": "1"})
-        # Anything else is a bug: the response middleware renders it as 500 internal_error.
-        raise exc

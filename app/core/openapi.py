@@ -16,7 +16,10 @@ _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 
 _EVERY_ROUTE = {
     "500": "internal_error: a bug; the detail quotes the request id",
-    "503": "database_unavailable: retry shortly",
+    "503": (
+        "database_unavailable, database_busy or transaction_conflict: nothing was written, retry; "
+        "outcome_unknown: a write may have committed, retry with the same Idempotency-Key. See Retry-After"
+    ),
 }
 _GUARDED_ROUTE = {
     "401": "unauthorized: no key, or a wrong or revoked one",

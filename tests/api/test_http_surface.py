@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core.config import Settings
+from app.core.config import defaults_with
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import Database, make_settings
@@ -88,7 +88,7 @@ async def test_health_makes_a_round_trip_to_the_database(client: httpx.AsyncClie
 
 
 async def test_health_and_api_answer_503_when_the_database_is_down() -> None:
-    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/none", rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url="postgresql://postgres@127.0.0.1:1/none", rate_limit_enabled=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         health = await client.get("/health")
         assert health.status_code == 503
@@ -248,7 +248,7 @@ async def test_the_store_timezone_setting_decides_the_day(own_app: dict[str, Any
 async def test_health_on_sqlite_does_not_wait_behind_a_writer(tmp_path: Path) -> None:
     url = f"sqlite+aiosqlite:///{tmp_path}/busy.db"
     await asyncio.to_thread(upgrade_to_head, url)  # Alembic runs its own event loop
-    app = create_app(Settings(database_url=url, rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url=url, rate_limit_enabled=False))
     writer = sqlite3.connect(tmp_path / "busy.db", isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # a long checkout holds the write lock
     try:

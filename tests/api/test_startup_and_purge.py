@@ -7,7 +7,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
 
-from app.core.config import Settings
+from app.core.config import defaults_with
 from app.core.migrations import SchemaNotCurrent
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyRecord
@@ -15,7 +15,7 @@ from app.main import create_app
 
 
 async def test_startup_refuses_a_database_that_was_never_migrated(tmp_path: Path) -> None:
-    app = create_app(Settings(database_url=f"sqlite:///{tmp_path}/empty.db", rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url=f"sqlite:///{tmp_path}/empty.db", rate_limit_enabled=False))
     try:
         with pytest.raises(SchemaNotCurrent, match="alembic upgrade head"):
             async with app.router.lifespan_context(app):
@@ -25,7 +25,7 @@ async def test_startup_refuses_a_database_that_was_never_migrated(tmp_path: Path
 
 
 async def test_startup_serves_when_the_database_is_down() -> None:
-    app = create_app(Settings(database_url="postgresql://postgres@127.0.0.1:1/nothing", rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url="postgresql://postgres@127.0.0.1:1/nothing", rate_limit_enabled=False))
     try:
         async with app.router.lifespan_context(app):
             assert app.state.engine is not None  # started: /health reports the outage instead

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +25,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.core.config import Settings
 from app.core.migrations import PROJECT_ROOT, upgrade_to_head
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -90,12 +92,26 @@ def scratch_postgres_database() -> Iterator[str]:
         yield url
 
 
+def service_environment(**settings: str) -> dict[str, str]:
+    """The environment of a service or CLI process the tests start: this machine's, without any
+    setting of the service (a developer's own APP_ENV, DATABASE_URL, ... never leak in), with `settings`.
+    The process runs in SERVICE_CWD, where no `.env` file is, so it is not read either."""
+    fields = {name.upper() for name in Settings.model_fields}
+    environment = {name: value for name, value in os.environ.items() if name.upper() not in fields}
+    pythonpath = os.pathsep.join(filter(None, [str(PROJECT_ROOT), environment.get("PYTHONPATH", "")]))
+    return {**environment, "PYTHONPATH": pythonpath, **settings}
+
+
+# A directory without a `.env`: the service's processes start there (the code is found through PYTHONPATH).
+SERVICE_CWD = Path(tempfile.gettempdir())
+
+
 def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """`python -m app <args>` against `database_url`, as an operator would run it."""
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
-        cwd=PROJECT_ROOT,
-        env={**os.environ, "DATABASE_URL": database_url},
+        cwd=SERVICE_CWD,
+        env=service_environment(DATABASE_URL=database_url),
         capture_output=True,
         text=True,
         timeout=60,
@@ -125,13 +141,9 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        environment = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "RATE_LIMIT_ENABLED": "false",
-            "LOG_LEVEL": "WARNING",
-            **self.env,
-        }
+        environment = service_environment(
+            DATABASE_URL=self.database_url, RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING", **self.env
+        )
         if self.log_path is None:
             self.log_path = (
                 Path(os.environ.get("TMPDIR", "/tmp")) / f"live-server-{self.port}-{uuid.uuid4().hex[:6]}.log"
@@ -151,7 +163,7 @@ class LiveServer:
                 str(self.workers),
                 "--no-access-log",
             ],
-            cwd=PROJECT_ROOT,
+            cwd=SERVICE_CWD,
             env=environment,
             stdout=self._log,
             stderr=subprocess.STDOUT,

@@ -7,7 +7,7 @@ import httpx
 import pytest
 from sqlalchemy import text
 
-from app.core.config import Settings
+from app.core.config import defaults_with
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
 from tests.factories import apply, create_campaign, create_customer
@@ -35,7 +35,7 @@ async def test_a_created_key_is_printed_once_and_opens_the_api(database_url: str
     assert key.startswith("cms_live_")
     assert "cannot be shown again" in created.stderr
 
-    app = create_app(Settings(database_url=database_url, rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         assert (await client.get("/api/v1/discounts/usage/1")).status_code == 401
         with_key = await client.get("/api/v1/discounts/usage/1", headers={"Authorization": f"Bearer {key}"})
@@ -69,7 +69,7 @@ def test_several_scopes_and_a_bad_scope(database_url: str) -> None:
 
 
 async def test_reconcile_is_clean_then_reports_a_corrupted_ledger(database_url: str) -> None:
-    app = create_app(Settings(database_url=database_url, rate_limit_enabled=False))
+    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         customer = await create_customer(client)
         campaign = await create_campaign(client)

@@ -97,22 +97,26 @@ async def load_through(
     server: LiveServer, disruption: Callable[[], Awaitable[object]], *, shoppers: int = 32
 ) -> list[httpx.Response]:
     """Apply continuously from `shoppers` clients while `disruption` runs (and 0.5 s after it), then check what
-    holds through any outage: only 201, business 409s or 503 `database_unavailable`; no dropped connection;
-    recovery without a restart; a balanced ledger. Returns the answers."""
+    holds through any outage: only 201, business 409s, or a 503 that tells the truth (`database_unavailable`:
+    nothing was written; `outcome_unknown`: it may have been); no dropped connection; recovery without a
+    restart; a balanced ledger. Returns the answers."""
     async with http_client(server, timeout=30) as client:
         customers = await create_customers(client, shoppers)
         campaign = await create_campaign(
             client, discount_flat=10, total_budget=1_000_000, max_usage_per_customer_per_day=100_000
         )
         campaign_id = int(campaign["id"])
-        answers: list[httpx.Response] = []
+        # Each request gets a cart value of its own, so every redemption in the database names its request.
+        tickets = itertools.count()
+        answers: dict[Decimal, httpx.Response] = {}
         failures: list[Exception] = []
         done = asyncio.Event()
 
         async def shopper(customer_id: int) -> None:
             while not done.is_set():
+                cart = Decimal(100) + Decimal(next(tickets)) / 100
                 try:
-                    answers.append(await client.post(APPLY, json=apply_body(campaign_id, customer_id)))
+                    answers[cart] = await client.post(APPLY, json=apply_body(campaign_id, customer_id, str(cart)))
                 except httpx.TransportError as exc:
                     failures.append(exc)
 
@@ -124,17 +128,17 @@ async def load_through(
             done.set()
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=30)
 
-        seen = codes(answers)
+        seen = codes(list(answers.values()))
         assert (500, "internal_error") not in seen, server.output()
         unexpected = {
             key
             for key in seen
             if key != (201, "")
             and not (key[0] == 409 and key[1] in BUSINESS_REFUSALS)
-            and key != (503, "database_unavailable")
+            and key not in {(503, "database_unavailable"), (503, "outcome_unknown")}
         }
         assert not unexpected, (seen, server.output())
-        assert all("Retry-After" in r.headers for r in answers if r.status_code == 503)
+        assert all("Retry-After" in r.headers for r in answers.values() if r.status_code == 503)
         assert not failures, failures[:3]
 
         # It recovers by itself: no restart, checkouts succeed again within seconds.
@@ -146,10 +150,14 @@ async def load_through(
         applied = [row for row in rows if row["status"] == "applied"]
         after = await get_campaign(client, campaign_id)
         assert money(after["used_budget"]) == sum(money(row["discount_amount"]) for row in applied)
-        # Every 201 is in the database (a 503 may still have committed, if the cut came after its COMMIT).
-        assert {r.json()["id"] for r in answers if r.status_code == 201} <= {row["id"] for row in rows}
+        recorded = {money(row["cart_value"]): row["id"] for row in rows}
+        for cart, answer in answers.items():
+            if answer.status_code == 201:
+                assert recorded.get(money(cart)) == answer.json()["id"], "every 201 is in the database"
+            elif answer.status_code != 503 or answer.json()["code"] != "outcome_unknown":
+                assert money(cart) not in recorded, f"{answer.status_code} {answer.text} but it was written"
     await assert_ledger_balanced(server.database_url)
-    return answers
+    return list(answers.values())
 
 
 async def test_database_connections_terminated_mid_load_answer_503_then_recover(own_server: LiveServer) -> None:

@@ -1,9 +1,35 @@
 """Settings read from the environment: database URLs people paste, production safety, rate limits."""
 
+import os
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from app.core.config import DEFAULT_DATABASE_URL, Settings, normalize_database_url
+from app.core.config import DEFAULT_DATABASE_URL, Settings, defaults_with, normalize_database_url
+
+
+@pytest.fixture(autouse=True)
+def only_what_the_test_sets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No `.env` and none of the developer's own settings in the environment: each test sees what it sets."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.lower() in Settings.model_fields:
+            monkeypatch.delenv(name)
+
+
+def test_a_dotenv_file_is_read_and_the_environment_wins_over_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("STORE_TIMEZONE=Europe/Berlin\nLOG_LEVEL=DEBUG\n")
+    monkeypatch.setenv("LOG_LEVEL", "WARNING")
+    settings = Settings()
+    assert (settings.store_timezone, settings.log_level) == ("Europe/Berlin", "WARNING")
+
+
+def test_defaults_with_ignores_the_environment_and_dotenv(monkeypatch: pytest.MonkeyPatch) -> None:
+    Path(".env").write_text("STORE_TIMEZONE=Europe/Berlin\n")
+    monkeypatch.setenv("APP_ENV", "production")
+    settings = defaults_with(log_level="DEBUG")
+    assert (settings.store_timezone, settings.app_env, settings.log_level) == ("UTC", "development", "DEBUG")
 
 
 @pytest.mark.parametrize(
@@ -26,8 +52,7 @@ def test_unsupported_database_urls_are_refused(bad: str) -> None:
         normalize_database_url(bad)
 
 
-def test_defaults_run_on_sqlite_with_the_original_limits(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir("/")  # no .env file
+def test_defaults_run_on_sqlite_with_the_original_limits() -> None:
     settings = Settings()
     assert settings.database_url == DEFAULT_DATABASE_URL
     assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_recycle_seconds) == (5, 10, 1800)
