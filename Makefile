@@ -30,7 +30,8 @@ format: install
 	$(BIN)/ruff check --fix app tests bench alembic
 	$(BIN)/ruff format app tests bench alembic
 
-# The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database).
+# The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database,
+# created when missing; the suite empties it on every run and refuses one holding other tables).
 test: lint
 	$(BIN)/pytest tests/ -v
 
@@ -41,5 +42,7 @@ test-sqlite: install
 bench: install
 	$(BIN)/python -m bench.apply_throughput
 
+# Everything the tools leave behind, and the development database (./data). Committed files stay.
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache data
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis .coverage htmlcov
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,7 +1,8 @@
 """Test plumbing: every database test runs on SQLite and on PostgreSQL.
 
 TEST_DATABASES   which backends to run ("sqlite,postgresql" by default)
-TEST_DATABASE_URL the PostgreSQL test database (default: the local `test` database)
+TEST_DATABASE_URL the PostgreSQL test database (default: the local `test` database); created when
+                  missing, emptied at the start of each run (see tests/postgres_test_database.py)
 
 A PostgreSQL that cannot be reached fails the run: it is never skipped, so a
 green run always means both databases were tested. Set TEST_DATABASES=sqlite
@@ -22,8 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import request_time, utc_now
 from app.core.config import Settings, defaults_with, normalize_database_url
+from app.core.db import Base
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
+from app.models import import_all_models
+from tests import postgres_test_database
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [name.strip() for name in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
@@ -45,34 +49,33 @@ class Database:
     url: str
 
 
-def _reset_postgres(url: str) -> None:
-    import asyncio
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Create (or check, then empty) the PostgreSQL test database before anything runs."""
+    if "postgresql" not in BACKENDS:
+        return
+    import_all_models()
+    try:
+        done = postgres_test_database.prepare_sync(plain_postgres_dsn(), set(Base.metadata.tables))
+    except postgres_test_database.NotUsable as exc:
+        pytest.exit(str(exc), returncode=1)
+    session.config.stash[_POSTGRES_REPORT] = done
 
-    import asyncpg
 
-    async def reset() -> None:
-        dsn = url.replace("postgresql+asyncpg://", "postgresql://")
-        try:
-            connection = await asyncpg.connect(dsn, timeout=5)
-        except Exception as exc:
-            pytest.fail(
-                f"PostgreSQL is not reachable at {url} ({exc}). Start it, point TEST_DATABASE_URL at one, "
-                "or run with TEST_DATABASES=sqlite to leave PostgreSQL out on purpose.",
-                pytrace=False,
-            )
-        try:
-            await connection.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-        finally:
-            await connection.close()
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return config.stash.get(_POSTGRES_REPORT, None)
 
-    asyncio.run(reset())
+
+_POSTGRES_REPORT = pytest.StashKey[str]()
+
+
+def plain_postgres_dsn() -> str:
+    return normalize_database_url(POSTGRES_URL).replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
 def database(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Database]:
     if request.param == "postgresql":
-        url = normalize_database_url(POSTGRES_URL)
-        _reset_postgres(url)
+        url = normalize_database_url(POSTGRES_URL)  # prepared in pytest_sessionstart
     elif request.param == "sqlite":
         path: Path = tmp_path_factory.mktemp("sqlite") / "test.db"
         url = f"sqlite+aiosqlite:///{path}"

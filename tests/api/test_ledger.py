@@ -1,12 +1,16 @@
 """The ledger balances: used_budget is the sum of applied redemptions, and the database refuses what breaks it."""
 
+from decimal import Decimal
+
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Executable, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.campaigns.models import Campaign
 from app.discounts import ledger
+from app.discounts.models import DailyUsage, Redemption
 from tests.factories import apply, create_campaign, create_customer
 
 
@@ -36,33 +40,52 @@ async def test_applies_and_rollbacks_keep_the_ledger_balanced(client: httpx.Asyn
 
 async def test_reconcile_reports_a_corrupted_budget_and_usage(client: httpx.AsyncClient, engine: AsyncEngine) -> None:
     ids = await spend_some(client)
+    # Typed statements, not raw SQL: 1.00 is a hundred cents on SQLite too.
     async with engine.begin() as connection:
-        await connection.execute(text("UPDATE campaigns SET used_budget = used_budget - 1 WHERE id = :campaign"), ids)
-        await connection.execute(text("UPDATE daily_usages SET uses = 0 WHERE customer_id = :customer"), ids)
+        await connection.execute(
+            update(Campaign).where(Campaign.id == ids["campaign"]).values(used_budget=Campaign.used_budget - ONE)
+        )
+        await connection.execute(update(DailyUsage).where(DailyUsage.customer_id == ids["customer"]).values(uses=0))
     found = await mismatches(engine)
     assert len(found) == 2
-    assert f"campaign {ids['campaign']}" in found[0]
+    assert f"campaign {ids['campaign']}: used_budget 122.45 but applied redemptions sum to 123.45" in found[0]
+    assert "(difference -1.00)" in found[0]
+    assert f"customer {ids['customer']}" in found[1]
+    assert "0 uses counted but 1 applied redemptions" in found[1]
+
+
+ONE = Decimal("1.00")
+_DAY = select(DailyUsage.campaign_id, DailyUsage.customer_id, DailyUsage.day, DailyUsage.uses, DailyUsage.usage_limit)
 
 
 @pytest.mark.parametrize(
     "statement",
     [
-        "UPDATE campaigns SET used_budget = total_budget + 1",
-        "UPDATE campaigns SET used_budget = -1",
-        "UPDATE campaigns SET discount_flat = 5",  # both a percentage and a flat amount
-        "UPDATE campaigns SET end_date = start_date",
-        "UPDATE daily_usages SET uses = usage_limit + 1",
-        "UPDATE redemptions SET discount_amount = 0",
-        "UPDATE redemptions SET status = 'refunded'",
-        "INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) "
-        "SELECT campaign_id, customer_id, day, 1, 1 FROM daily_usages",
+        update(Campaign).values(used_budget=Campaign.total_budget + Decimal("0.01")),
+        update(Campaign).values(used_budget=Decimal("-0.01")),
+        update(Campaign).values(discount_flat=Decimal("5.00")),  # both a percentage and a flat amount
+        update(Campaign).values(end_date=Campaign.start_date),
+        update(DailyUsage).values(uses=DailyUsage.usage_limit + 1),
+        update(Redemption).values(discount_amount=Decimal("0.00")),
+        update(Redemption).values(status="refunded"),
+        insert(DailyUsage).from_select(["campaign_id", "customer_id", "day", "uses", "usage_limit"], _DAY),
+    ],
+    ids=[
+        "overspent",
+        "negative spend",
+        "two discount kinds",
+        "no time window",
+        "daily limit passed",
+        "zero discount",
+        "unknown status",
+        "a second usage row for one day",
     ],
 )
 async def test_the_database_refuses_what_breaks_the_ledger(
-    client: httpx.AsyncClient, engine: AsyncEngine, statement: str
+    client: httpx.AsyncClient, engine: AsyncEngine, statement: Executable
 ) -> None:
     await spend_some(client)
     with pytest.raises(IntegrityError):
         async with engine.begin() as connection:
-            await connection.execute(text(statement))
+            await connection.execute(statement)
     assert await mismatches(engine) == []

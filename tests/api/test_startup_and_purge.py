@@ -1,8 +1,10 @@
 """Startup refuses an old schema; expired idempotency keys are purged in batches."""
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -24,18 +26,32 @@ async def test_startup_refuses_a_database_that_was_never_migrated(tmp_path: Path
         await app.state.engine.dispose()
 
 
-async def test_startup_serves_when_the_database_is_down() -> None:
+async def test_startup_serves_when_the_database_is_down(caplog: pytest.LogCaptureFixture) -> None:
     app = create_app(defaults_with(database_url="postgresql://postgres@127.0.0.1:1/nothing", rate_limit_enabled=False))
     try:
-        async with app.router.lifespan_context(app):
-            assert app.state.engine is not None  # started: /health reports the outage instead
+        with caplog.at_level(logging.WARNING, logger="app"):
+            async with app.router.lifespan_context(app), _client(app) as client:
+                health = await client.get("/health")
     finally:
         await app.state.engine.dispose()
+    assert health.status_code == 503
+    assert health.json()["database"] == "unavailable"
+    assert "database unreachable at startup" in caplog.text
 
 
-async def test_startup_on_a_migrated_database_opens(app: FastAPI, engine: object) -> None:
-    async with app.router.lifespan_context(app):
-        pass
+async def test_startup_on_a_migrated_database_opens_and_warns_that_the_api_is_open(
+    app: FastAPI, engine: object, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="app"):
+        async with app.router.lifespan_context(app), _client(app) as client:
+            health = await client.get("/health")
+    assert health.status_code == 200
+    assert health.json()["database"] == "ok"
+    assert "the API is OPEN" in caplog.text
+
+
+def _client(app: FastAPI) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
 async def test_purge_deletes_only_expired_keys_in_batches(app: FastAPI, engine: object) -> None:

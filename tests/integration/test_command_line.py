@@ -1,12 +1,14 @@
 """`python -m app`: API keys, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
 
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import update
 
+from app.campaigns.models import Campaign
 from app.core.config import defaults_with
 from app.core.migrations import upgrade_to_head
 from app.main import create_app
@@ -79,11 +81,12 @@ async def test_reconcile_is_clean_then_reports_a_corrupted_ledger(database_url: 
         assert "Ledger balanced" in clean.stdout
 
         async with app.state.engine.begin() as connection:
-            await connection.execute(text("UPDATE campaigns SET used_budget = used_budget - 1"))
+            await connection.execute(update(Campaign).values(used_budget=Campaign.used_budget - Decimal("1.00")))
         broken = run_cli(database_url, "reconcile")
     await app.state.engine.dispose()
     assert broken.returncode == 1
-    assert f"MISMATCH campaign {campaign['id']}" in broken.stdout
+    expected = f"MISMATCH campaign {campaign['id']}: used_budget 99.00 but applied redemptions sum to 100.00"
+    assert expected in broken.stdout
 
 
 def test_purge_idempotency_keys_runs(database_url: str) -> None:

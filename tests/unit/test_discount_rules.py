@@ -66,17 +66,55 @@ def test_a_delivery_discount_is_taken_from_the_delivery_charge() -> None:
         price("80", "0", **delivery)
 
 
-def test_refusals_in_the_order_a_checkout_sees_them() -> None:
+# Each case breaks the rule it expects and every rule after it, so only the order decides the answer.
+_BROKEN = {
+    "inactive": {"is_paused": True},
+    "exhausted": {"used_budget": Decimal("10000.00")},
+    "not targeted": {"is_targeted": True},
+    "below minimum": {"min_cart_value": Decimal("1000.00")},
+    "daily limit": {},  # uses_today below
+    "nothing to discount": {"discount_type": "delivery"},  # and a delivery charge of 0
+}
+_ORDER = [
+    ("inactive", CampaignInactive),
+    ("exhausted", BudgetExhausted),
+    ("not targeted", NotTargeted),
+    ("below minimum", MinCartValueNotMet),
+    ("daily limit", DailyLimitReached),
+    ("nothing to discount", NothingToDiscount),
+]
+
+
+@pytest.mark.parametrize(("first_broken", "expected"), _ORDER, ids=[name for name, _ in _ORDER])
+def test_refusals_come_in_the_order_a_checkout_sees_them(first_broken: str, expected: type[Exception]) -> None:
+    names = [name for name, _ in _ORDER]
+    broken = names[names.index(first_broken) :]
+    fields: dict[str, object] = {}
+    for name in broken:
+        fields.update(_BROKEN[name])
+    uses_today = 1 if "daily limit" in broken else 0
+    with pytest.raises(expected):
+        evaluate(
+            make_campaign(**fields),
+            checkout=Checkout(Decimal("500"), Decimal("0")),
+            now=NOW,
+            is_target=False,
+            uses_today=uses_today,
+        )
+
+
+@pytest.mark.parametrize(
+    "campaign",
+    [
+        {"is_paused": True},
+        {"start_date": NOW + timedelta(seconds=1)},
+        {"end_date": NOW},  # the end is exclusive
+        {"deleted_at": NOW - timedelta(hours=1)},
+    ],
+)
+def test_a_campaign_that_is_not_running_is_inactive(campaign: dict[str, object]) -> None:
     with pytest.raises(CampaignInactive):
-        price("500", is_paused=True)
-    with pytest.raises(CampaignInactive):
-        price("500", start_date=NOW + timedelta(seconds=1))
-    with pytest.raises(CampaignInactive):
-        price("500", end_date=NOW)  # the end is exclusive
-    with pytest.raises(CampaignInactive):
-        price("500", deleted_at=NOW - timedelta(hours=1))
-    with pytest.raises(NotTargeted):
-        price("500", is_targeted=True)
+        price("500", **campaign)
 
 
 def test_the_daily_limit_counts_uses_already_made_today() -> None:
