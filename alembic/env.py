@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from sqlalchemy import Connection
 
 from alembic import context
-from app.core.config import Settings
+from app.core.config import Settings, settings_or_exit
 from app.core.db import Base, create_engine
 from app.models import import_all_models
 
@@ -20,7 +20,7 @@ target_metadata = Base.metadata
 
 def _settings() -> Settings:
     url = config.get_main_option("sqlalchemy.url")
-    return Settings(database_url=url) if url else Settings()
+    return settings_or_exit(database_url=url) if url else settings_or_exit()
 
 
 def _run(connection: Connection) -> None:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as auth_service
 from app.auth.models import Scope
 from app.core.clock import utc_now
-from app.core.config import get_settings
+from app.core.config import settings_or_exit
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import is_connection_error
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
@@ -32,7 +32,7 @@ T = TypeVar("T")
 def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on DATABASE_URL; a database that is down or not migrated
     ends the command with a one-line explanation and exit code 2, not a traceback."""
-    settings = get_settings()
+    settings = settings_or_exit()
 
     async def run() -> T:
         engine = create_engine(settings)
@@ -69,7 +69,7 @@ def create_key(
     scope: Annotated[list[Scope], typer.Option(help="A scope to grant; repeat for several.")],
 ) -> None:
     """Create a key and print it once, alone on the last line (it is stored only as a hash)."""
-    settings = get_settings()
+    settings = settings_or_exit()
 
     async def create(session: AsyncSession) -> tuple[str, str]:
         api_key, plaintext = await auth_service.create(

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from app import __version__
 from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
@@ -164,4 +164,5 @@ def _configure_logging(level: str) -> None:
     logging.getLogger("app").setLevel(level.upper())
 
 
-app = create_app()
+# Settings that do not validate end the process with their reasons, not a traceback that quotes them.
+app = create_app(settings_or_exit())
