@@ -18,6 +18,7 @@ from app.campaigns.router import router as campaigns_router
 from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
+from app.core.logs import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi
@@ -46,7 +47,7 @@ class Health(BaseModel):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -156,12 +157,6 @@ async def _api_is_open(app: FastAPI) -> bool:
         return False
     async with app.state.sessionmaker() as session:
         return not await auth_service.any_key_exists(session)
-
-
-def _configure_logging(level: str) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("app").setLevel(level.upper())
 
 
 # Settings that do not validate end the process with their reasons, not a traceback that quotes them.

@@ -14,6 +14,7 @@ from app.auth.models import ApiKey, Scope
 
 KEY_PREFIX = "cms_live_"
 _PREFIX_LENGTH = len(KEY_PREFIX) + 8
+MAX_NAME_LENGTH = 255  # the column's size: the same limit on SQLite, which would not enforce it
 
 
 @dataclass(frozen=True)
@@ -42,8 +43,22 @@ def hash_key(key: str, secret: str) -> str:
     return hmac.new(secret.encode(), key.encode(), hashlib.sha256).hexdigest()
 
 
+def name_problem(name: str) -> str | None:
+    """Why `name` cannot name a key, or None. Names are shown in lists and logs: one printable line."""
+    if not name.strip():
+        return "the name is blank"
+    if len(name) > MAX_NAME_LENGTH:
+        return f"the name is {len(name)} characters long; at most {MAX_NAME_LENGTH} are allowed"
+    if not name.isprintable():
+        return "the name contains control characters; use printable text"
+    return None
+
+
 async def create(session: AsyncSession, *, name: str, scopes: Sequence[Scope], secret: str) -> tuple[ApiKey, str]:
     """A new key and its plaintext, which is never stored and cannot be shown again."""
+    problem = name_problem(name)
+    if problem is not None:
+        raise ValueError(problem)
     visible = KEY_PREFIX + secrets.token_hex(4)
     key = f"{visible}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey(

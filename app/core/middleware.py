@@ -10,6 +10,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.logs import escape
+
 logger = logging.getLogger("app.access")
 
 SECURITY_HEADERS = {
@@ -30,6 +32,13 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return uuid.uuid4().hex
+
+
+def _target(scope: Scope) -> str:
+    """The path and query a caller asked for, escaped: both are the caller's to choose."""
+    query = scope.get("query_string", b"")
+    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    return escape(target)
 
 
 class ResponseHeadersMiddleware:
@@ -67,7 +76,7 @@ class ResponseHeadersMiddleware:
                 raise
             # Rendered here rather than by Starlette's outermost handler so that
             # a 500 carries the same headers and body shape as every other answer.
-            logger.error("unhandled error request_id=%s", request_id, exc_info=exc)
+            logger.error("unhandled error request_id=%s", escape(request_id), exc_info=exc)
             response = JSONResponse(
                 {"code": "internal_error", "detail": f"An unexpected error occurred; quote request id {request_id}."},
                 status_code=500,
@@ -76,11 +85,11 @@ class ResponseHeadersMiddleware:
         finally:
             logger.info(
                 "%s %s %s %.1fms request_id=%s",
-                scope["method"],
-                scope["path"],
+                escape(scope["method"]),
+                _target(scope),
                 status_code,
                 (time.perf_counter() - started) * 1000,
-                request_id,
+                escape(request_id),
             )
 
 

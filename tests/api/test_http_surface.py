@@ -259,3 +259,29 @@ async def test_health_on_sqlite_does_not_wait_behind_a_writer(tmp_path: Path) ->
         writer.execute("ROLLBACK")
         writer.close()
         await app.state.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "logged_as"),
+    [
+        (
+            "/zz%0a2026-11-25%2012:00:00,000%20CRITICAL%20app.fake:%20INJECTED",
+            "/zz\\x0a2026-11-25 12:00:00,000 CRITICAL app.fake: INJECTED",
+        ),
+        ("/zz%0d%0aCRITICAL%20app.fake:%20INJECTED", "/zz\\x0d\\x0aCRITICAL app.fake: INJECTED"),
+        ("/api/v1/campaigns/%1b[31mred%1b[0m", "/api/v1/campaigns/\\x1b[31mred\\x1b[0m"),
+        ("/api/v1/customers/?limit=%0aCRITICAL", "/api/v1/customers/?limit=%0aCRITICAL"),
+    ],
+)
+async def test_a_caller_cannot_forge_a_log_line_or_send_terminal_escapes(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, path: str, logged_as: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app"):
+        response = await client.get(path)
+    assert response.status_code in (404, 422)
+    access = [record.getMessage() for record in caplog.records if record.name == "app.access"]
+    assert len(access) == 1
+    assert f"GET {logged_as} {response.status_code} " in access[0]
+    assert access[0].isprintable(), "no newline, carriage return or escape byte in the line"
+    assert "\x1b" not in caplog.text
+    assert not any(line.startswith("CRITICAL") for line in caplog.text.splitlines())
