@@ -4,7 +4,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -22,7 +22,7 @@ from app.core.logs import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi
-from app.core.ratelimit import RateLimiter, rate_limit
+from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
 from app.idempotency import service as idempotency
@@ -41,8 +41,10 @@ class ServiceInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    database: str
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
+    # Informational: a degraded limiter serves without limits, so it never makes the service unhealthy.
+    rate_limiter: LimiterState
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -139,15 +141,18 @@ def _service_router() -> APIRouter:
         },
     )
     async def health(request: Request) -> Any:
-        """A real round trip to the database."""
+        """A real round trip to the database, which alone decides 200 or 503; and the state of the
+        rate limiter (`degraded` while its storage fails and requests are served without limits)."""
+        limiter: RateLimiter = request.app.state.rate_limiter
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
                 async with request.app.state.read_only_engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
         except Exception as exc:
             logger.warning("health check: database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse({"status": "unavailable", "database": "unavailable"}, status_code=503)
-        return {"status": "ok", "database": "ok"}
+            body = {"status": "unavailable", "database": "unavailable", "rate_limiter": limiter.state}
+            return JSONResponse(body, status_code=503)
+        return {"status": "ok", "database": "ok", "rate_limiter": limiter.state}
 
     return router
 

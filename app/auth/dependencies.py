@@ -4,7 +4,7 @@ and counts the call against the caller's rate limit."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 
 from app.auth import service
 from app.auth.exceptions import InsufficientScope, Unauthorized
@@ -53,7 +53,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 def access(endpoint: EndpointClass, *scopes: Scope) -> Callable[..., Awaitable[Principal]]:
     """The route's guard: a key with one of `scopes` (admin always passes), within its rate limit."""
 
-    async def guard(request: Request, response: Response, principal: PrincipalDep) -> Principal:
+    async def guard(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.allows(*scopes):
             needed = " or ".join(f"`{scope}`" for scope in scopes)
             raise InsufficientScope(
@@ -61,9 +61,9 @@ def access(endpoint: EndpointClass, *scopes: Scope) -> Callable[..., Awaitable[P
             )
         limiter: RateLimiter = request.app.state.rate_limiter
         if principal.key_prefix is None:
-            await limiter.check(endpoint, f"ip:{client_ip(request)}", response, per_key=False)
+            await limiter.check(endpoint, f"ip:{client_ip(request)}", request, per_key=False)
         else:
-            await limiter.check(endpoint, f"key:{principal.key_prefix}", response, per_key=True)
+            await limiter.check(endpoint, f"key:{principal.key_prefix}", request, per_key=True)
         return principal
 
     return guard

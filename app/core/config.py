@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     rate_limit_key_apply: str = "3000/minute"
     rate_limit_key_read: str = "6000/minute"
     rate_limit_key_write: str = "600/minute"
+    # Wrong or revoked API keys, per client IP: past it, the address gets 429 before any key lookup.
+    rate_limit_auth_failures: str = "30/minute"
+    # After the storage (Redis) fails, serve without limits this long before asking it again.
+    rate_limit_storage_backoff_seconds: float = Field(default=30, gt=0)
 
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_target_customers: int = Field(default=100_000, ge=1)
@@ -150,6 +154,7 @@ class Settings(BaseSettings):
         "rate_limit_key_apply",
         "rate_limit_key_read",
         "rate_limit_key_write",
+        "rate_limit_auth_failures",
     )
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logs import escape
+from app.core.ratelimit import STATE_HEADERS
 
 logger = logging.getLogger("app.access")
 
@@ -66,6 +67,9 @@ class ResponseHeadersMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
                 headers["X-Request-ID"] = request_id
+                # The limit this request counted against, whatever answered it (a refusal, a replay).
+                for name, value in scope["state"].get(STATE_HEADERS, {}).items():
+                    headers.setdefault(name, value)
                 headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
             await send(message)
 

@@ -84,7 +84,7 @@ async def test_root_names_the_service_and_its_docs(client: httpx.AsyncClient) ->
 async def test_health_makes_a_round_trip_to_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "rate_limiter": "disabled"}
 
 
 async def test_health_and_api_answer_503_when_the_database_is_down() -> None:
