@@ -17,23 +17,34 @@ from app.core.ratelimit import EndpointClass, RateLimiter, client_ip
 
 
 def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization")
+    """The key the caller sent, trimmed the same way whichever header carries it. A blank header
+    is no header; a malformed Authorization is refused."""
+    authorization = request.headers.get("authorization", "").strip()
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("The Authorization header must be `Bearer <key>`.")
         return credentials.strip()
-    return request.headers.get("x-api-key") or None
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 async def current_principal(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Principal:
-    key = _presented_key(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        key = _presented_key(request)
+    except Unauthorized:
+        await limiter.refuse_if_guessing(request)
+        await limiter.count_failed_authentication(request)
+        raise
     if key is None:
         if await _api_is_closed(request, session, settings.auth_required):
             raise Unauthorized()
         return ANONYMOUS
+    # Before the lookup: an address that keeps guessing costs no database work.
+    await limiter.refuse_if_guessing(request)
     api_key = await service.authenticate(session, key=key, secret=settings.api_key_secret.get_secret_value(), now=now)
     if api_key is None:
+        await limiter.count_failed_authentication(request)
         raise Unauthorized("This API key is not valid, or has been revoked.")
     return Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
 
