@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -19,10 +18,11 @@ from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
 from app.core.logs import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi
 from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
+from app.core.routing import install_method_not_allowed
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
 from app.idempotency import service as idempotency
@@ -90,9 +90,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rate_limiter = RateLimiter(settings)
 
     install_error_handlers(app)
+    install_method_not_allowed(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
@@ -115,6 +116,7 @@ def _service_router() -> APIRouter:
     router = APIRouter(tags=["service"])
 
     @router.get("/", response_model=ServiceInfo)
+    @router.head("/", response_model=ServiceInfo, include_in_schema=False)
     async def root(request: Request) -> dict[str, Any]:
         settings: Settings = request.app.state.settings
         try:
@@ -139,6 +141,10 @@ def _service_router() -> APIRouter:
             503: {"model": Health, "description": "The database did not answer"},
             **error_responses(RateLimited),
         },
+    )
+    # Load balancers probe with HEAD too: the same check, without the body.
+    @router.head(
+        "/health", response_model=Health, dependencies=[Depends(rate_limit("health"))], include_in_schema=False
     )
     async def health(request: Request) -> Any:
         """A real round trip to the database, which alone decides 200 or 503; and the state of the

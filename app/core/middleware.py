@@ -1,13 +1,15 @@
-"""Headers every response carries: security headers, the request id and the time it took."""
+"""Headers every response carries (security headers, the request id and the time it took), the body
+size limit, and CORS answered in the service's error shape."""
 
 import logging
 import re
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.logs import escape
@@ -133,3 +135,21 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """CORS whose refused preflight answers in the service's error shape, not `text/plain`."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")
+        }
+        return JSONResponse(
+            {"code": "cors_refused", "detail": f"This cross-origin request is not allowed (its {refused})."},
+            status_code=400,
+            headers=headers,
+        )

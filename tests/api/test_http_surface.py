@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -285,3 +286,40 @@ async def test_a_caller_cannot_forge_a_log_line_or_send_terminal_escapes(
     assert access[0].isprintable(), "no newline, carriage return or escape byte in the line"
     assert "\x1b" not in caplog.text
     assert not any(line.startswith("CRITICAL") for line in caplog.text.splitlines())
+
+
+@pytest.mark.parametrize("path", ["/", "/health"])
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    head = await client.head(path)
+    get = await client.get(path)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+    assert head.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_405_allows_every_method_the_path_takes(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for template, operations in schema["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        expected = {method.upper() for method in operations}
+        if template in ("/", "/health"):
+            expected.add("HEAD")
+        refused_method = next(method for method in ("PATCH", "PUT", "DELETE", "POST") if method not in expected)
+        response = await client.request(refused_method, path)
+        assert response.status_code == 405, (refused_method, path)
+        assert response.json()["code"] == "method_not_allowed"
+        assert set(response.headers["Allow"].split(", ")) == expected, path
+        assert all(method in response.json()["detail"] for method in expected)
+
+
+async def test_a_refused_cors_preflight_answers_in_the_error_shape(own_app: dict[str, Any]) -> None:
+    client = await own_app["client"](cors_origins=["https://shop.example"])
+    refused = await client.options(
+        "/api/v1/discounts/apply",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["code"] == "cors_refused"
+    assert "origin" in refused.json()["detail"]
+    assert "access-control-allow-origin" not in refused.headers
