@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy import text
 
@@ -77,11 +78,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         purge.cancel()
         await app.state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts, styles and icon served by the service itself
+    # (fastapi-offline), not from a CDN: the docs work offline and behind a strict firewall.
+    app = FastAPIOffline(
         title=settings.app_name,
         version=__version__,
         description="Campaigns, available discounts and exact, concurrency-safe redemptions.",
         lifespan=lifespan,
+        # Swagger UI would otherwise send the schema to swagger.io's online validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)

@@ -323,3 +323,21 @@ async def test_a_refused_cors_preflight_answers_in_the_error_shape(own_app: dict
     assert refused.json()["code"] == "cors_refused"
     assert "origin" in refused.json()["detail"]
     assert "access-control-allow-origin" not in refused.headers
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_the_docs_work_offline(client: httpx.AsyncClient, page: str) -> None:
+    html = await client.get(page)
+    assert html.status_code == 200
+    assert "text/html" in html.headers["content-type"]
+    assert not re.search(r"(https?:)?//[\w.-]+", html.text), "no external host: no CDN, no font service, no validator"
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 1000, asset
+    spec_url = re.search(r"""(?:url: |spec-url=)["']([^"']+)["']""", html.text)
+    assert spec_url is not None
+    assert (await client.get(spec_url.group(1))).json()["info"]["title"] == "Campaign & Discount Service"
