@@ -150,6 +150,8 @@ class LiveServer:
                 "--workers",
                 str(self.workers),
                 "--no-access-log",
+                # As in production: X-Forwarded-For is taken only from FORWARDED_ALLOW_IPS (env).
+                "--proxy-headers",
             ],
             cwd=PROJECT_ROOT,
             env=environment,
