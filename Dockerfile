@@ -22,8 +22,13 @@ COPY app ./app
 USER app
 EXPOSE 8000
 
+# Who may set X-Forwarded-For (uvicorn reads this): only a proxy inside this container by default.
+# Behind a load balancer, set it to the balancer's address or network (e.g. 10.0.0.0/8), so that
+# per-IP limits count the real client; never to `*` while the service can be reached directly.
+ENV FORWARDED_ALLOW_IPS=127.0.0.1
+
 # A real round trip to the database: unhealthy (urlopen raises on 503) while it is down.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)" || exit 1
 
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2"]
+CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2 --proxy-headers"]

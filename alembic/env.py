@@ -6,7 +6,7 @@ from logging.config import fileConfig
 from sqlalchemy import Connection
 
 from alembic import context
-from app.core.config import Settings, defaults_with
+from app.core.config import Settings, defaults_with, settings_or_exit
 from app.core.db import Base, create_engine
 from app.models import import_all_models
 
@@ -22,7 +22,7 @@ def _settings() -> Settings:
     """DATABASE_URL from the environment or `.env`, as the service reads it; a URL given in the
     config (tests, the benchmark) is migrated with the defaults and nothing else."""
     url = config.get_main_option("sqlalchemy.url")
-    return defaults_with(database_url=url) if url else Settings()
+    return defaults_with(database_url=url) if url else settings_or_exit()
 
 
 def _run(connection: Connection) -> None:

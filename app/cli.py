@@ -12,9 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth import service as auth_service
 from app.auth.models import Scope
 from app.core.clock import utc_now
-from app.core.config import get_settings
+from app.core.config import settings_or_exit
 from app.core.database_errors import is_unreachable
 from app.core.db import create_engine, create_sessionmaker
+from app.core.logs import escape
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.discounts import ledger
 from app.idempotency import service as idempotency
@@ -32,7 +33,7 @@ T = TypeVar("T")
 def _in_transaction(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     """Run `work` in one transaction on DATABASE_URL; a database that is down or not migrated
     ends the command with a one-line explanation and exit code 2, not a traceback."""
-    settings = get_settings()
+    settings = settings_or_exit()
 
     async def run() -> T:
         engine = create_engine(settings)
@@ -69,7 +70,11 @@ def create_key(
     scope: Annotated[list[Scope], typer.Option(help="A scope to grant; repeat for several.")],
 ) -> None:
     """Create a key and print it once, alone on the last line (it is stored only as a hash)."""
-    settings = get_settings()
+    problem = auth_service.name_problem(name)
+    if problem is not None:
+        typer.echo(f"error: --name: {problem}.", err=True)
+        raise typer.Exit(2)
+    settings = settings_or_exit()
 
     async def create(session: AsyncSession) -> tuple[str, str]:
         api_key, plaintext = await auth_service.create(
@@ -78,7 +83,7 @@ def create_key(
         return api_key.prefix, plaintext
 
     prefix, plaintext = _in_transaction(create)
-    typer.echo(f"Created API key {prefix} ({name}) with scopes: {' '.join(sorted(scope))}.", err=True)
+    typer.echo(f"Created API key {prefix} ({escape(name)}) with scopes: {' '.join(sorted(scope))}.", err=True)
     typer.echo("Store it now: it cannot be shown again.", err=True)
     typer.echo(plaintext)
 
@@ -93,8 +98,8 @@ def list_keys() -> None:
     typer.echo(f"{'PREFIX':<18} {'NAME':<24} {'SCOPES':<32} {'CREATED':<20} {'LAST USED':<20} REVOKED")
     for key in rows:
         typer.echo(
-            f"{key.prefix:<18} {key.name[:24]:<24} {key.scopes[:32]:<32} {_when(key.created_at):<20} "
-            f"{_when(key.last_used_at):<20} {_when(key.revoked_at)}"
+            f"{escape(key.prefix):<18} {escape(key.name)[:24]:<24} {escape(key.scopes)[:32]:<32} "
+            f"{_when(key.created_at):<20} {_when(key.last_used_at):<20} {_when(key.revoked_at)}"
         )
 
 
@@ -103,9 +108,9 @@ def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's prefix, as 
     """Revoke a key: it stops working at once, everywhere."""
     api_key = _in_transaction(lambda session: auth_service.revoke(session, prefix=prefix, now=utc_now()))
     if api_key is None:
-        typer.echo(f"No API key has the prefix {prefix!r}.", err=True)
+        typer.echo(f"No API key has the prefix {escape(prefix)}.", err=True)
         raise typer.Exit(1)
-    typer.echo(f"Revoked {api_key.prefix} ({api_key.name}).")
+    typer.echo(f"Revoked {escape(api_key.prefix)} ({escape(api_key.name)}).")
 
 
 def _when(moment: datetime | None) -> str:

@@ -5,25 +5,27 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app import __version__
 from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
-from app.core.config import Settings, get_settings
+from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.database_errors import install_database_error_handling, is_unreachable
 from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
+from app.core.logs import configure_logging
+from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi
-from app.core.ratelimit import RateLimiter, rate_limit
+from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
+from app.core.routing import install_method_not_allowed
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
 from app.idempotency import service as idempotency
@@ -42,13 +44,15 @@ class ServiceInfo(BaseModel):
 
 
 class Health(BaseModel):
-    status: str
-    database: str
+    status: Literal["ok", "unavailable"]
+    database: Literal["ok", "unavailable"]
+    # Informational: a degraded limiter serves without limits, so it never makes the service unhealthy.
+    rate_limiter: LimiterState
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    _configure_logging(settings.log_level)
+    configure_logging(settings.log_level)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -76,11 +80,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         purge.cancel()
         await app.state.engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc with their scripts, styles and icon served by the service itself
+    # (fastapi-offline), not from a CDN: the docs work offline and behind a strict firewall.
+    app = FastAPIOffline(
         title=settings.app_name,
         version=__version__,
         description="Campaigns, available discounts and exact, concurrency-safe redemptions.",
         lifespan=lifespan,
+        # Swagger UI would otherwise send the schema to swagger.io's online validator.
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)
@@ -90,9 +98,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     install_error_handlers(app)
     install_database_error_handling(app, attempts=settings.db_transaction_attempts)
+    install_method_not_allowed(app)
     if settings.cors_origins:
         app.add_middleware(
-            CORSMiddleware,
+            JsonCORSMiddleware,
             allow_origins=settings.cors_origins,
             allow_methods=["*"],
             allow_headers=["*"],
@@ -115,6 +124,7 @@ def _service_router() -> APIRouter:
     router = APIRouter(tags=["service"])
 
     @router.get("/", response_model=ServiceInfo)
+    @router.head("/", response_model=ServiceInfo, include_in_schema=False)
     async def root(request: Request) -> dict[str, Any]:
         settings: Settings = request.app.state.settings
         try:
@@ -140,16 +150,23 @@ def _service_router() -> APIRouter:
             **error_responses(RateLimited),
         },
     )
+    # Load balancers probe with HEAD too: the same check, without the body.
+    @router.head(
+        "/health", response_model=Health, dependencies=[Depends(rate_limit("health"))], include_in_schema=False
+    )
     async def health(request: Request) -> Any:
-        """A real round trip to the database."""
+        """A real round trip to the database, which alone decides 200 or 503; and the state of the
+        rate limiter (`degraded` while its storage fails and requests are served without limits)."""
+        limiter: RateLimiter = request.app.state.rate_limiter
         try:
             async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
                 async with request.app.state.read_only_engine.connect() as connection:
                     await connection.execute(text("SELECT 1"))
         except Exception as exc:
             logger.warning("health check: database unavailable: %s", exc.__class__.__name__)
-            return JSONResponse({"status": "unavailable", "database": "unavailable"}, status_code=503)
-        return {"status": "ok", "database": "ok"}
+            body = {"status": "unavailable", "database": "unavailable", "rate_limiter": limiter.state}
+            return JSONResponse(body, status_code=503)
+        return {"status": "ok", "database": "ok", "rate_limiter": limiter.state}
 
     return router
 
@@ -161,15 +178,10 @@ async def _api_is_open(app: FastAPI) -> bool:
         return not await auth_service.any_key_exists(session)
 
 
-def _configure_logging(level: str) -> None:
-    if not logging.getLogger().handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("app").setLevel(level.upper())
-
-
 @cache
 def _app_from_environment() -> FastAPI:
-    return create_app()
+    # Settings that do not validate end the process with their reasons, not a traceback that quotes them.
+    return create_app(settings_or_exit())
 
 
 def __getattr__(name: str) -> FastAPI:

@@ -4,7 +4,7 @@ and counts the call against the caller's rate limit."""
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import Depends, Request, Response
+from fastapi import Depends, Request
 
 from app.auth import service
 from app.auth.exceptions import InsufficientScope, Unauthorized
@@ -17,23 +17,34 @@ from app.core.ratelimit import EndpointClass, RateLimiter, client_ip
 
 
 def _presented_key(request: Request) -> str | None:
-    authorization = request.headers.get("authorization")
+    """The key the caller sent, trimmed the same way whichever header carries it. A blank header
+    is no header; a malformed Authorization is refused."""
+    authorization = request.headers.get("authorization", "").strip()
     if authorization:
         scheme, _, credentials = authorization.partition(" ")
         if scheme.lower() != "bearer" or not credentials.strip():
             raise Unauthorized("The Authorization header must be `Bearer <key>`.")
         return credentials.strip()
-    return request.headers.get("x-api-key") or None
+    return request.headers.get("x-api-key", "").strip() or None
 
 
 async def current_principal(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Principal:
-    key = _presented_key(request)
+    limiter: RateLimiter = request.app.state.rate_limiter
+    try:
+        key = _presented_key(request)
+    except Unauthorized:
+        await limiter.refuse_if_guessing(request)
+        await limiter.count_failed_authentication(request)
+        raise
     if key is None:
         if await _api_is_closed(request, session, settings.auth_required):
             raise Unauthorized()
         return ANONYMOUS
+    # Before the lookup: an address that keeps guessing costs no database work.
+    await limiter.refuse_if_guessing(request)
     api_key = await service.authenticate(session, key=key, secret=settings.api_key_secret.get_secret_value(), now=now)
     if api_key is None:
+        await limiter.count_failed_authentication(request)
         raise Unauthorized("This API key is not valid, or has been revoked.")
     return Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
 
@@ -53,7 +64,7 @@ PrincipalDep = Annotated[Principal, Depends(current_principal)]
 def access(endpoint: EndpointClass, *scopes: Scope) -> Callable[..., Awaitable[Principal]]:
     """The route's guard: a key with one of `scopes` (admin always passes), within its rate limit."""
 
-    async def guard(request: Request, response: Response, principal: PrincipalDep) -> Principal:
+    async def guard(request: Request, principal: PrincipalDep) -> Principal:
         if not principal.allows(*scopes):
             needed = " or ".join(f"`{scope}`" for scope in scopes)
             raise InsufficientScope(
@@ -61,9 +72,9 @@ def access(endpoint: EndpointClass, *scopes: Scope) -> Callable[..., Awaitable[P
             )
         limiter: RateLimiter = request.app.state.rate_limiter
         if principal.key_prefix is None:
-            await limiter.check(endpoint, f"ip:{client_ip(request)}", response, per_key=False)
+            await limiter.check(endpoint, f"ip:{client_ip(request)}", request, per_key=False)
         else:
-            await limiter.check(endpoint, f"key:{principal.key_prefix}", response, per_key=True)
+            await limiter.check(endpoint, f"key:{principal.key_prefix}", request, per_key=True)
         return principal
 
     return guard

@@ -1,5 +1,6 @@
 """Every setting of the service, read once from the environment and `.env`."""
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -7,7 +8,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import Depends, Request
 from limits import parse_many
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.core.clock import valid_timezone
@@ -15,6 +16,13 @@ from app.core.clock import valid_timezone
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./data/campaigns.db"
 # Good enough to hash keys on a laptop; production refuses to start with it.
 _DEVELOPMENT_API_KEY_SECRET = "development-only-api-key-secret"
+MIN_SECRET_LENGTH = 32
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+# Values people leave in place from examples and tutorials, compared without case or punctuation.
+_PLACEHOLDER_SECRETS = frozenset(
+    {"developmentonlyapikeysecret", "changemetoalongrandomvalue", "secret", "password", "apikeysecret"}
+)
+_PLACEHOLDER_STARTS = ("changeme", "replaceme", "yoursecret", "putyour", "insertyour", "placeholder", "example")
 
 # Hosted PostgreSQL hands out `sslmode=...`; asyncpg takes `ssl=...` instead.
 _SSLMODE_TO_ASYNCPG = {
@@ -36,6 +44,10 @@ def normalize_database_url(url: str) -> str:
     scheme = scheme.lower()
     if scheme in ("postgres", "postgresql", "postgresql+asyncpg"):
         parts = urlsplit("postgresql+asyncpg://" + rest)
+        try:
+            parts.port  # noqa: B018 - parsing it is the check
+        except ValueError:
+            raise ValueError("the port is not a number") from None
         query = []
         for key, value in parse_qsl(parts.query, keep_blank_values=True):
             if key == "sslmode":
@@ -48,6 +60,28 @@ def normalize_database_url(url: str) -> str:
     raise ValueError(f"unsupported database scheme {scheme!r}: use postgresql:// or sqlite://")
 
 
+def weak_secret_reason(secret: str) -> str | None:
+    """Why `secret` is too weak to hash production API keys, or None. The reason never quotes it."""
+    secret = secret.strip()
+    if not secret:
+        return "it is not set"
+    normalized = "".join(ch for ch in secret.lower() if ch.isalnum())
+    if normalized in _PLACEHOLDER_SECRETS or normalized.startswith(_PLACEHOLDER_STARTS):
+        return "it is a placeholder from an example, not a secret of its own"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"it is {len(secret)} characters long; it needs at least {MIN_SECRET_LENGTH}"
+    if any(secret == (secret[:period] * (len(secret) // period + 1))[: len(secret)] for period in _periods(secret)):
+        return "it repeats a short pattern"
+    if len(set(secret)) < 6:
+        return "it uses too few different characters"
+    return None
+
+
+def _periods(text: str) -> range:
+    """The lengths of a short unit that, repeated at least twice, could make up `text`."""
+    return range(1, min(len(text) // 2, 64) + 1)
+
+
 def _comma_separated(value: Any) -> Any:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
@@ -55,7 +89,11 @@ def _comma_separated(value: Any) -> Any:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+    # hide_input_in_errors: a refused setting is named, never echoed: the values around it
+    # (API_KEY_SECRET, the database password) would otherwise be printed with the error.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
     app_name: str = "Campaign & Discount Service"
     app_env: Literal["development", "production"] = "development"
@@ -63,7 +101,8 @@ class Settings(BaseSettings):
     auth_required: bool = False
     # The key that hashes API keys (HMAC-SHA-256). Required in production; keep it secret and stable.
     api_key_secret: SecretStr = SecretStr(_DEVELOPMENT_API_KEY_SECRET)
-    database_url: str = DEFAULT_DATABASE_URL
+    # repr=False: the URL may carry a password, and a Settings object may end up in a log.
+    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     db_pool_size: int = Field(default=5, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_recycle_seconds: int = Field(default=1800, ge=1)
@@ -77,7 +116,7 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
 
     rate_limit_enabled: bool = True
-    rate_limit_storage_uri: str = "memory://"
+    rate_limit_storage_uri: str = Field(default="memory://", repr=False)  # redis://:password@host may be secret
     # Per client IP, for callers without a key (the original design's limits).
     rate_limit_health: str = "100/minute"
     rate_limit_available: str = "60/minute"
@@ -89,6 +128,10 @@ class Settings(BaseSettings):
     rate_limit_key_apply: str = "3000/minute"
     rate_limit_key_read: str = "6000/minute"
     rate_limit_key_write: str = "600/minute"
+    # Wrong or revoked API keys, per client IP: past it, the address gets 429 before any key lookup.
+    rate_limit_auth_failures: str = "30/minute"
+    # After the storage (Redis) fails, serve without limits this long before asking it again.
+    rate_limit_storage_backoff_seconds: float = Field(default=30, gt=0)
 
     max_body_bytes: int = Field(default=1_000_000, ge=1024)
     max_target_customers: int = Field(default=100_000, ge=1)
@@ -114,6 +157,7 @@ class Settings(BaseSettings):
         "rate_limit_key_apply",
         "rate_limit_key_read",
         "rate_limit_key_write",
+        "rate_limit_auth_failures",
     )
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:
@@ -128,9 +172,12 @@ class Settings(BaseSettings):
         if self.app_env == "production":
             if not self.auth_required:
                 raise ValueError("APP_ENV=production needs AUTH_REQUIRED=true: the API must not run open")
-            # A blank secret (`API_KEY_SECRET=` copied from .env.example) is as good as none.
-            if self.api_key_secret.get_secret_value().strip() in ("", _DEVELOPMENT_API_KEY_SECRET):
-                raise ValueError("APP_ENV=production needs API_KEY_SECRET: a long random value of its own")
+            weakness = weak_secret_reason(self.api_key_secret.get_secret_value())
+            if weakness is not None:
+                raise ValueError(
+                    f"APP_ENV=production needs API_KEY_SECRET to be a long random value of its own; this one is"
+                    f" refused: {weakness}. Generate one with: {GENERATE_SECRET}"
+                )
         return self
 
     @field_validator("store_timezone")
@@ -179,6 +226,26 @@ def defaults_with(**values: Any) -> Settings:
     """The built-in defaults with `values` on top, never the environment or `.env`: for the test
     suite, the benchmark and migrations of an explicit URL, which must not pick up a developer's own."""
     return _DefaultsOnly(**values)
+
+
+def describe_settings_error(error: ValidationError) -> str:
+    """The reasons settings were refused, one a line, naming each setting and never its value."""
+    lines = ["error: the settings are not valid (values are not shown):"]
+    for problem in error.errors(include_input=False, include_url=False):
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        setting = ".".join(str(part) for part in problem["loc"]).upper()
+        lines.append(f"  {setting}: {message}" if setting else f"  {message}")
+    return "\n".join(lines)
+
+
+def settings_or_exit(**values: Any) -> Settings:
+    """The settings for an entry point (the service, the CLI, Alembic): invalid ones end the
+    process with exit code 2 and the reasons, without a traceback and without any value."""
+    try:
+        return Settings(**values) if values else get_settings()
+    except ValidationError as error:
+        print(describe_settings_error(error), file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 def _app_settings(request: Request) -> Settings:

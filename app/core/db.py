@@ -170,6 +170,10 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Set in `session.info` by a use case whose refusal is itself a result to keep (an idempotency key
+# records the refusal it answered): the request's transaction is then committed, not rolled back,
+# before the error is answered. Whatever the refusal undid was undone by a savepoint.
+COMMIT_DESPITE_ERROR = "commit_despite_error"
 
 
 async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -193,15 +197,22 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
         try:
             yield session
         except BaseException:
-            await session.rollback()
-            raise
-        try:
-            await session.commit()
-        except Exception as exc:
-            error = database_errors.commit_failure(exc, wrote=request.method not in _SAFE_METHODS)
-            if error is None:
+            if not session.info.pop(COMMIT_DESPITE_ERROR, False):
+                await session.rollback()
                 raise
-            raise error from exc
+            await _commit(session, request)  # then the error is answered as usual
+            raise
+        await _commit(session, request)
+
+
+async def _commit(session: AsyncSession, request: Request) -> None:
+    try:
+        await session.commit()
+    except Exception as exc:
+        error = database_errors.commit_failure(exc, wrote=request.method not in _SAFE_METHODS)
+        if error is None:
+            raise
+        raise error from exc
 
 
 SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]

@@ -1,14 +1,19 @@
-"""Headers every response carries: security headers, the request id and the time it took."""
+"""Headers every response carries (security headers, the request id and the time it took), the body
+size limit, and CORS answered in the service's error shape."""
 
 import logging
 import re
 import time
 import uuid
 
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
-from starlette.responses import JSONResponse
+from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.core.logs import escape
+from app.core.ratelimit import STATE_HEADERS
 
 logger = logging.getLogger("app.access")
 
@@ -30,6 +35,13 @@ def _request_id(scope: Scope) -> str:
                 return candidate
             break
     return uuid.uuid4().hex
+
+
+def _target(scope: Scope) -> str:
+    """The path and query a caller asked for, escaped: both are the caller's to choose."""
+    query = scope.get("query_string", b"")
+    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
+    return escape(target)
 
 
 class ResponseHeadersMiddleware:
@@ -57,6 +69,9 @@ class ResponseHeadersMiddleware:
                 for name, value in SECURITY_HEADERS.items():
                     headers[name] = value
                 headers["X-Request-ID"] = request_id
+                # The limit this request counted against, whatever answered it (a refusal, a replay).
+                for name, value in scope["state"].get(STATE_HEADERS, {}).items():
+                    headers.setdefault(name, value)
                 headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
             await send(message)
 
@@ -67,7 +82,7 @@ class ResponseHeadersMiddleware:
                 raise
             # Rendered here rather than by Starlette's outermost handler so that
             # a 500 carries the same headers and body shape as every other answer.
-            logger.error("unhandled error request_id=%s", request_id, exc_info=exc)
+            logger.error("unhandled error request_id=%s", escape(request_id), exc_info=exc)
             response = JSONResponse(
                 {"code": "internal_error", "detail": f"An unexpected error occurred; quote request id {request_id}."},
                 status_code=500,
@@ -76,11 +91,11 @@ class ResponseHeadersMiddleware:
         finally:
             logger.info(
                 "%s %s %s %.1fms request_id=%s",
-                scope["method"],
-                scope["path"],
+                escape(scope["method"]),
+                _target(scope),
                 status_code,
                 (time.perf_counter() - started) * 1000,
-                request_id,
+                escape(request_id),
             )
 
 
@@ -120,3 +135,21 @@ class BodySizeLimitMiddleware:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+class JsonCORSMiddleware(CORSMiddleware):
+    """CORS whose refused preflight answers in the service's error shape, not `text/plain`."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        response = super().preflight_response(request_headers)
+        if response.status_code != 400:
+            return response
+        refused = bytes(response.body).decode().removeprefix("Disallowed CORS ")
+        headers = {
+            name: value for name, value in response.headers.items() if name not in ("content-length", "content-type")
+        }
+        return JSONResponse(
+            {"code": "cors_refused", "detail": f"This cross-origin request is not allowed (its {refused})."},
+            status_code=400,
+            headers=headers,
+        )

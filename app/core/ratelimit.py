@@ -3,17 +3,23 @@
 A caller is its API key when it sends one, else its IP. With
 `RATE_LIMIT_STORAGE_URI=redis://...` every worker and machine counts against
 the same window. If that storage fails, requests are served (fail open) and
-the failure is logged: a broken limiter must not take checkout down.
+the failure is logged: a broken limiter must not take checkout down. Nor may
+a slow one: after a failure the storage is left alone for a back-off
+(`RATE_LIMIT_STORAGE_BACKOFF_SECONDS`), so only the first request of each
+back-off waits for its timeout.
+
+Failed authentications are counted per IP too (`RATE_LIMIT_AUTH_FAILURES`):
+an address over that limit is refused before its key is even looked up.
 """
 
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Literal
+from typing import Literal, TypeVar
 
-from fastapi import Request, Response
-from limits import RateLimitItem, parse
+from fastapi import Request
+from limits import RateLimitItem, WindowStats, parse
 from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
@@ -24,10 +30,14 @@ from app.core.errors import RateLimited
 logger = logging.getLogger("app.ratelimit")
 
 EndpointClass = Literal["health", "available", "apply", "read", "write"]
-
+LimiterState = Literal["ok", "degraded", "disabled"]
+T = TypeVar("T")
 
 # A limiter must answer fast or not at all: a slow Redis must not hold checkouts up.
 _REDIS_TIMEOUT_SECONDS = 0.5
+_AUTH_FAILURES = "auth_failures"
+# Where the middleware finds the headers of the limit a request was counted against.
+STATE_HEADERS = "rate_limit_headers"
 
 
 def _storage(uri: str) -> Storage:
@@ -46,8 +56,18 @@ def _storage(uri: str) -> Storage:
     return storage
 
 
+def _headers(item: RateLimitItem, stats: WindowStats) -> dict[str, str]:
+    # Never 0 while the window is open: a client told "0" would retry at once and be refused again.
+    reset_in = max(1, math.ceil(stats.reset_time - time.time()))
+    return {
+        "X-RateLimit-Limit": str(item.amount),
+        "X-RateLimit-Remaining": str(max(0, stats.remaining)),
+        "X-RateLimit-Reset": str(reset_in),
+    }
+
+
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = settings.rate_limit_enabled
         self.anonymous: dict[EndpointClass, RateLimitItem] = {
             "health": parse(settings.rate_limit_health),
@@ -63,47 +83,103 @@ class RateLimiter:
             "read": parse(settings.rate_limit_key_read),
             "write": parse(settings.rate_limit_key_write),
         }
+        self.auth_failures = parse(settings.rate_limit_auth_failures)
         self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage_uri))
-        self._last_outage_log = 0.0
+        self.backoff_seconds = settings.rate_limit_storage_backoff_seconds
+        self._clock = clock
+        self._skip_until = 0.0  # the storage is not asked before this instant (monotonic)
+        self._healthy = True
 
-    async def check(self, endpoint: EndpointClass, caller: str, response: Response, *, per_key: bool) -> None:
+    @property
+    def state(self) -> LimiterState:
+        """What /health reports: `degraded` while the storage failed and requests go unlimited."""
+        if not self.enabled:
+            return "disabled"
+        return "ok" if self._healthy else "degraded"
+
+    async def _ask(self, question: Callable[[], Awaitable[T]]) -> T | None:
+        """The storage's answer, or None while it is failing (fail open, and do not wait for it)."""
+        now = self._clock()
+        if now < self._skip_until:
+            return None
+        try:
+            answer = await question()
+        except Exception as exc:
+            if self._clock() >= self._skip_until:  # once per back-off, even with requests in flight
+                self._skip_until = self._clock() + self.backoff_seconds
+                logger.warning(
+                    "rate limit storage unavailable, serving without limits for the next %g s: %s: %s",
+                    self.backoff_seconds,
+                    type(exc).__name__,
+                    exc,
+                )
+            self._healthy = False
+            return None
+        if not self._healthy:
+            self._healthy = True
+            logger.warning("rate limit storage is back; limits apply again")
+        return answer
+
+    async def check(self, endpoint: EndpointClass, caller: str, request: Request, *, per_key: bool) -> None:
+        """Count one call of `caller` to `endpoint`: 429 over the limit. The limit's headers go on
+        whatever the request is answered (success, refusal or replay)."""
         if not self.enabled:
             return
         item = (self.per_key if per_key else self.anonymous)[endpoint]
-        try:
+
+        async def count() -> tuple[bool, WindowStats]:
             allowed = await self.strategy.hit(item, endpoint, caller)
-            stats = await self.strategy.get_window_stats(item, endpoint, caller)
-        except Exception as exc:  # the storage is down: serve, and say so in the log (once a minute)
-            if time.monotonic() - self._last_outage_log > 60:
-                self._last_outage_log = time.monotonic()
-                logger.warning(
-                    "rate limit storage unavailable, serving without limits: %s: %s", type(exc).__name__, exc
-                )
+            return allowed, await self.strategy.get_window_stats(item, endpoint, caller)
+
+        counted = await self._ask(count)
+        if counted is None:
             return
-        reset_in = max(0, math.ceil(stats.reset_time - time.time()))
-        headers = {
-            "X-RateLimit-Limit": str(item.amount),
-            "X-RateLimit-Remaining": str(max(0, stats.remaining)),
-            "X-RateLimit-Reset": str(reset_in),
-        }
+        allowed, stats = counted
+        headers = _headers(item, stats)
+        setattr(request.state, STATE_HEADERS, headers)
         if not allowed:
+            retry_after = headers["X-RateLimit-Reset"]
             raise RateLimited(
-                f"Rate limit of {item} exceeded for {endpoint}; retry in {max(1, reset_in)} s.",
-                headers={**headers, "Retry-After": str(max(1, reset_in))},
+                f"Rate limit of {item} exceeded for {endpoint}; retry in {retry_after} s.",
+                headers={**headers, "Retry-After": retry_after},
             )
-        response.headers.update(headers)
+
+    async def refuse_if_guessing(self, request: Request) -> None:
+        """429 for an address that has failed to authenticate too often: asked before the key is
+        looked up, so a guesser costs no database work."""
+        if not self.enabled:
+            return
+        ip = f"ip:{client_ip(request)}"
+        allowed = await self._ask(lambda: self.strategy.test(self.auth_failures, _AUTH_FAILURES, ip))
+        if allowed is None or allowed:
+            return
+        stats = await self._ask(lambda: self.strategy.get_window_stats(self.auth_failures, _AUTH_FAILURES, ip))
+        if stats is None:
+            return
+        headers = _headers(self.auth_failures, stats)
+        retry_after = headers["X-RateLimit-Reset"]
+        raise RateLimited(
+            f"Too many failed authentications from this address ({self.auth_failures}); retry in {retry_after} s.",
+            headers={**headers, "Retry-After": retry_after},
+        )
+
+    async def count_failed_authentication(self, request: Request) -> None:
+        if self.enabled:
+            ip = f"ip:{client_ip(request)}"
+            await self._ask(lambda: self.strategy.hit(self.auth_failures, _AUTH_FAILURES, ip))
 
 
 def client_ip(request: Request) -> str:
-    # Behind a load balancer, run uvicorn with --proxy-headers so this is the real client.
+    # uvicorn puts the address of the proxy's client here only when the proxy is trusted
+    # (FORWARDED_ALLOW_IPS); otherwise it is the address that opened the connection.
     return request.client.host if request.client else "unknown"
 
 
-def rate_limit(endpoint: EndpointClass) -> Callable[[Request, Response], Awaitable[None]]:
+def rate_limit(endpoint: EndpointClass) -> Callable[[Request], Awaitable[None]]:
     """A per-IP limit for routes that need no key (health)."""
 
-    async def dependency(request: Request, response: Response) -> None:
+    async def dependency(request: Request) -> None:
         limiter: RateLimiter = request.app.state.rate_limiter
-        await limiter.check(endpoint, f"ip:{client_ip(request)}", response, per_key=False)
+        await limiter.check(endpoint, f"ip:{client_ip(request)}", request, per_key=False)
 
     return dependency

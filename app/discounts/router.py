@@ -1,12 +1,10 @@
 """HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
 
 from collections.abc import Sequence
-from datetime import timedelta
 
 from fastapi import APIRouter, Depends, status
-from fastapi.responses import JSONResponse
 
-from app.auth.dependencies import PrincipalDep, access
+from app.auth.dependencies import access
 from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
@@ -20,6 +18,7 @@ from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, Redemption
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
+from app.idempotency.dependencies import Idempotent
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 
 router = APIRouter(prefix="/discounts", tags=["discounts"])
@@ -56,13 +55,8 @@ async def available_discounts(
     },
 )
 async def apply_discount(
-    now: NowDep,
-    data: ApplyRequest,
-    session: SessionDep,
-    settings: SettingsDep,
-    caller: PrincipalDep,
-    idempotency_key: idempotency.IdempotencyKeyHeader = None,
-) -> JSONResponse:
+    now: NowDep, data: ApplyRequest, session: SessionDep, settings: SettingsDep, idempotent: Idempotent
+) -> RedemptionRead:
     """Give this checkout the campaign's discount: spends budget and one of today's uses.
 
     Send an `Idempotency-Key` to make retries safe: a repeat replays the first answer and spends nothing.
@@ -72,17 +66,7 @@ async def apply_discount(
         redemption = await service.apply(session, data=data, now=now, store_timezone=settings.store_timezone)
         return RedemptionRead.model_validate(redemption)
 
-    return await idempotency.respond(
-        session,
-        key=idempotency_key,
-        caller=caller.identity,
-        scope="POST /api/v1/discounts/apply",
-        payload=data.model_dump(mode="json"),
-        now=now,
-        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
-        status_code=status.HTTP_201_CREATED,
-        action=apply,
-    )
+    return await idempotent.answer(RedemptionRead, data, apply)
 
 
 @router.get(
@@ -108,32 +92,20 @@ async def rollback_redemption(
     redemption_id: PathId,
     now: NowDep,
     session: SessionDep,
-    settings: SettingsDep,
-    caller: PrincipalDep,
+    idempotent: Idempotent,
     data: RollbackRequest | None = None,
-    idempotency_key: idempotency.IdempotencyKeyHeader = None,
-) -> JSONResponse:
+) -> RedemptionRead:
     """The order was cancelled or refunded: give the discount back to the budget and the use back to the day.
 
     A second rollback of the same redemption changes nothing and answers 409 `already_rolled_back`.
     """
-    reason = data.reason if data else None
+    body = data or RollbackRequest()
 
     async def rollback() -> RedemptionRead:
-        redemption = await service.rollback(session, redemption_id=redemption_id, reason=reason, now=now)
+        redemption = await service.rollback(session, redemption_id=redemption_id, reason=body.reason, now=now)
         return RedemptionRead.model_validate(redemption)
 
-    return await idempotency.respond(
-        session,
-        key=idempotency_key,
-        caller=caller.identity,
-        scope=f"POST /api/v1/discounts/redemptions/{redemption_id}/rollback",
-        payload={"reason": reason},
-        now=now,
-        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
-        status_code=status.HTTP_200_OK,
-        action=rollback,
-    )
+    return await idempotent.answer(RedemptionRead, body, rollback)
 
 
 @router.get(

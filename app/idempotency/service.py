@@ -1,6 +1,7 @@
 """Idempotent requests: the first request with a key does the work, repeats replay its answer.
 
-The key row is inserted first, in the same transaction as the work. A second
+The records behind `app.idempotency.dependencies.Idempotent`. The key row is
+inserted first, in the same transaction as the work. A second
 request with the same key blocks on that insert (PostgreSQL waits on the
 unique index; SQLite's writers queue) until the first commits, then replays
 its stored answer; if the first rolled back, the second does the work itself.
@@ -13,19 +14,15 @@ import asyncio
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import Header
-from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utc_now
 from app.core.db import insert_for
-from app.core.errors import AppError, error_body
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from app.idempotency.models import IdempotencyRecord
 
@@ -57,45 +54,7 @@ def stored_key(caller: str, key: str) -> str:
     return f"{caller}:{hashlib.sha256(key.encode()).hexdigest()}"
 
 
-async def respond(
-    session: AsyncSession,
-    *,
-    key: str | None,
-    caller: str,
-    scope: str,
-    payload: dict[str, Any],
-    now: datetime,
-    ttl: timedelta,
-    status_code: int,
-    action: Callable[[], Awaitable[BaseModel]],
-) -> JSONResponse:
-    """Run `action` once per key and answer with its result; replay the stored answer for a repeat."""
-    if key is None:
-        result = await action()
-        return JSONResponse(result.model_dump(mode="json"), status_code=status_code)
-
-    key = stored_key(caller, key)
-    fingerprint = request_hash(scope, payload)
-    if not await _claim(session, key=key, fingerprint=fingerprint, now=now, ttl=ttl):
-        return await _replay(session, key=key, fingerprint=fingerprint)
-
-    try:
-        async with session.begin_nested():
-            result = await action()
-        body: dict[str, Any] = result.model_dump(mode="json")
-        answer_status = status_code
-    except AppError as error:
-        body, answer_status = error_body(error), error.status_code
-
-    await session.execute(
-        update(IdempotencyRecord)
-        .where(IdempotencyRecord.key == key)
-        .values(response_status=answer_status, response_body=json.dumps(body))
-    )
-    return JSONResponse(body, status_code=answer_status)
-
-
-async def _claim(session: AsyncSession, *, key: str, fingerprint: str, now: datetime, ttl: timedelta) -> bool:
+async def claim(session: AsyncSession, *, key: str, fingerprint: str, now: datetime, ttl: timedelta) -> bool:
     """Insert the key row, or take over an expired one, in one statement; False if another
     request holds the key (after waiting for it to commit)."""
     insert = insert_for(session)
@@ -117,7 +76,17 @@ async def _claim(session: AsyncSession, *, key: str, fingerprint: str, now: date
     return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
-async def _replay(session: AsyncSession, *, key: str, fingerprint: str) -> JSONResponse:
+async def record_answer(session: AsyncSession, *, key: str, status_code: int, body: dict[str, Any]) -> None:
+    """The answer a claimed key gives from now on, written in the transaction that claimed it."""
+    await session.execute(
+        update(IdempotencyRecord)
+        .where(IdempotencyRecord.key == key)
+        .values(response_status=status_code, response_body=json.dumps(body))
+    )
+
+
+async def stored_answer(session: AsyncSession, *, key: str, fingerprint: str) -> tuple[int, dict[str, Any]]:
+    """The status and body that answered the first request with this key."""
     record = await session.scalar(
         select(IdempotencyRecord).where(IdempotencyRecord.key == key).execution_options(populate_existing=True)
     )
@@ -125,9 +94,8 @@ async def _replay(session: AsyncSession, *, key: str, fingerprint: str) -> JSONR
         raise IdempotencyInProgress(headers={"Retry-After": "1"})
     if record.request_hash != fingerprint:
         raise IdempotencyKeyReused()
-    return JSONResponse(
-        json.loads(record.response_body), status_code=record.response_status, headers={REPLAYED_HEADER: "true"}
-    )
+    body: dict[str, Any] = json.loads(record.response_body)
+    return record.response_status, body
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime, batch_size: int = 1000) -> int:

@@ -1,5 +1,6 @@
 """API keys: open in development until the first key exists, then every call needs a key with the right scope."""
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
@@ -173,7 +174,7 @@ async def test_the_audit_log_names_the_key_that_made_a_change(
 
 async def test_production_needs_a_key_for_everything_but_health(database: Database, engine: AsyncEngine) -> None:
     settings = make_settings(
-        database, app_env="production", auth_required=True, api_key_secret="a-long-random-production-secret"
+        database, app_env="production", auth_required=True, api_key_secret=secrets.token_urlsafe(48)
     )
     app = create_app(settings)
     assert app.debug is False, "no traceback pages"

@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+import re
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -84,7 +85,7 @@ async def test_root_names_the_service_and_its_docs(client: httpx.AsyncClient) ->
 async def test_health_makes_a_round_trip_to_the_database(client: httpx.AsyncClient) -> None:
     response = await client.get("/health")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "database": "ok"}
+    assert response.json() == {"status": "ok", "database": "ok", "rate_limiter": "disabled"}
 
 
 async def test_health_and_api_answer_503_when_the_database_is_down() -> None:
@@ -259,3 +260,84 @@ async def test_health_on_sqlite_does_not_wait_behind_a_writer(tmp_path: Path) ->
         writer.execute("ROLLBACK")
         writer.close()
         await app.state.engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("path", "logged_as"),
+    [
+        (
+            "/zz%0a2026-11-25%2012:00:00,000%20CRITICAL%20app.fake:%20INJECTED",
+            "/zz\\x0a2026-11-25 12:00:00,000 CRITICAL app.fake: INJECTED",
+        ),
+        ("/zz%0d%0aCRITICAL%20app.fake:%20INJECTED", "/zz\\x0d\\x0aCRITICAL app.fake: INJECTED"),
+        ("/api/v1/campaigns/%1b[31mred%1b[0m", "/api/v1/campaigns/\\x1b[31mred\\x1b[0m"),
+        ("/api/v1/customers/?limit=%0aCRITICAL", "/api/v1/customers/?limit=%0aCRITICAL"),
+    ],
+)
+async def test_a_caller_cannot_forge_a_log_line_or_send_terminal_escapes(
+    client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture, path: str, logged_as: str
+) -> None:
+    with caplog.at_level(logging.INFO, logger="app"):
+        response = await client.get(path)
+    assert response.status_code in (404, 422)
+    access = [record.getMessage() for record in caplog.records if record.name == "app.access"]
+    assert len(access) == 1
+    assert f"GET {logged_as} {response.status_code} " in access[0]
+    assert access[0].isprintable(), "no newline, carriage return or escape byte in the line"
+    assert "\x1b" not in caplog.text
+    assert not any(line.startswith("CRITICAL") for line in caplog.text.splitlines())
+
+
+@pytest.mark.parametrize("path", ["/", "/health"])
+async def test_head_answers_like_get_without_a_body(client: httpx.AsyncClient, path: str) -> None:
+    head = await client.head(path)
+    get = await client.get(path)
+    assert head.status_code == get.status_code == 200
+    assert head.headers["content-type"] == get.headers["content-type"] == "application/json"
+    assert head.headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def test_a_405_allows_every_method_the_path_takes(client: httpx.AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for template, operations in schema["paths"].items():
+        path = re.sub(r"\{[^}]+\}", "1", template)
+        expected = {method.upper() for method in operations}
+        if template in ("/", "/health"):
+            expected.add("HEAD")
+        refused_method = next(method for method in ("PATCH", "PUT", "DELETE", "POST") if method not in expected)
+        response = await client.request(refused_method, path)
+        assert response.status_code == 405, (refused_method, path)
+        assert response.json()["code"] == "method_not_allowed"
+        assert set(response.headers["Allow"].split(", ")) == expected, path
+        assert all(method in response.json()["detail"] for method in expected)
+
+
+async def test_a_refused_cors_preflight_answers_in_the_error_shape(own_app: dict[str, Any]) -> None:
+    client = await own_app["client"](cors_origins=["https://shop.example"])
+    refused = await client.options(
+        "/api/v1/discounts/apply",
+        headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"},
+    )
+    assert refused.status_code == 400
+    assert refused.headers["content-type"] == "application/json"
+    assert refused.json()["code"] == "cors_refused"
+    assert "origin" in refused.json()["detail"]
+    assert "access-control-allow-origin" not in refused.headers
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_the_docs_work_offline(client: httpx.AsyncClient, page: str) -> None:
+    html = await client.get(page)
+    assert html.status_code == 200
+    assert "text/html" in html.headers["content-type"]
+    assert not re.search(r"(https?:)?//[\w.-]+", html.text), "no external host: no CDN, no font service, no validator"
+    assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", html.text)
+    assert any(asset.endswith(".js") for asset in assets)
+    for asset in assets:
+        assert asset.startswith("/"), asset
+        served = await client.get(asset)
+        assert served.status_code == 200, asset
+        assert len(served.content) > 1000, asset
+    spec_url = re.search(r"""(?:url: |spec-url=)["']([^"']+)["']""", html.text)
+    assert spec_url is not None
+    assert (await client.get(spec_url.group(1))).json()["info"]["title"] == "Campaign & Discount Service"

@@ -108,3 +108,33 @@ async def test_concurrent_retries_give_one_redemption(client: httpx.AsyncClient)
             assert answer.json()["code"] == "idempotency_in_progress"
             assert "Retry-After" in answer.headers
     assert len((await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json()) == 1
+
+
+async def test_a_key_is_bound_to_the_redemption_it_rolled_back(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    one = (await apply(client, campaign["id"], customer["id"])).json()
+    two = (await apply(client, campaign["id"], customer["id"])).json()
+    headers = {"Idempotency-Key": "refund-1"}
+    first = await client.post(f"/api/v1/discounts/redemptions/{one['id']}/rollback", headers=headers)
+    assert first.status_code == 200
+    other = await client.post(f"/api/v1/discounts/redemptions/{two['id']}/rollback", headers=headers)
+    assert other.status_code == 422
+    assert other.json()["code"] == "idempotency_key_reused"
+    assert (await client.get(f"/api/v1/discounts/redemptions/{two['id']}")).json()["status"] == "applied"
+    same = await client.post(f"/api/v1/discounts/redemptions/{one['id']}/rollback", json={}, headers=headers)
+    assert same.headers["Idempotent-Replayed"] == "true", "no body and an empty body are the same request"
+
+
+async def test_a_refusal_replays_even_when_the_work_would_now_succeed(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    await client.patch(f"/api/v1/campaigns/{campaign['id']}/status", json={"status": "paused"})
+    headers = {"Idempotency-Key": "paused-then-active"}
+    refused = await apply(client, campaign["id"], customer["id"], headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (409, "campaign_inactive")
+    await client.patch(f"/api/v1/campaigns/{campaign['id']}/status", json={"status": "active"})
+    again = await apply(client, campaign["id"], customer["id"], headers=headers)
+    assert (again.status_code, again.json()) == (409, refused.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert (await client.get(f"/api/v1/discounts/usage/{customer['id']}")).json() == []

@@ -141,9 +141,8 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        environment = service_environment(
-            DATABASE_URL=self.database_url, RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING", **self.env
-        )
+        defaults = {"DATABASE_URL": self.database_url, "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
+        environment = service_environment(**{**defaults, **self.env})
         if self.log_path is None:
             self.log_path = (
                 Path(os.environ.get("TMPDIR", "/tmp")) / f"live-server-{self.port}-{uuid.uuid4().hex[:6]}.log"
@@ -162,6 +161,8 @@ class LiveServer:
                 "--workers",
                 str(self.workers),
                 "--no-access-log",
+                # As in production: X-Forwarded-For is taken only from FORWARDED_ALLOW_IPS (env).
+                "--proxy-headers",
             ],
             cwd=SERVICE_CWD,
             env=environment,

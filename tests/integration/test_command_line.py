@@ -8,6 +8,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from app.auth.models import ApiKey
 from app.campaigns.models import Campaign
 from app.core.config import defaults_with
 from app.core.migrations import upgrade_to_head
@@ -106,3 +107,42 @@ def test_an_unreachable_or_unmigrated_database_is_explained_without_a_traceback(
     assert empty.returncode == 2
     assert "alembic upgrade head" in empty.stderr
     assert "Traceback" not in empty.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("n" * 256, "at most 255"),
+        ("x" * 300, "at most 255"),
+        ("   ", "blank"),
+        ("evil\x1b[31m", "control characters"),
+        ("two\nlines", "control characters"),
+    ],
+)
+def test_a_bad_key_name_is_one_clear_line_on_every_database(database_url: str, name: str, problem: str) -> None:
+    result = run_cli(database_url, "keys", "create", "--name", name, "--scope", "read")
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("error: --name:")
+    assert problem in result.stderr
+    assert run_cli(database_url, "keys", "list").stdout.startswith("No API keys yet"), "nothing was created"
+
+
+def test_a_key_name_of_255_characters_is_accepted(database_url: str) -> None:
+    result = run_cli(database_url, "keys", "create", "--name", "n" * 255, "--scope", "read")
+    assert result.returncode == 0, result.stderr
+
+
+async def test_keys_list_escapes_a_name_written_behind_its_back(database_url: str) -> None:
+    """A row written by hand (or before names were checked) cannot repaint the operator's terminal."""
+    assert run_cli(database_url, "keys", "create", "--name", "placeholder", "--scope", "read").returncode == 0
+    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False))
+    async with app.state.engine.begin() as connection:
+        await connection.execute(update(ApiKey).values(name="evil\x1b[2J\nFAKE LINE"))
+    await app.state.engine.dispose()
+    listed = run_cli(database_url, "keys", "list")
+    assert listed.returncode == 0
+    assert "\x1b" not in listed.stdout
+    assert "evil\\x1b[2J\\x0aFAKE LINE"[:24] in listed.stdout
+    assert len(listed.stdout.splitlines()) == 2, "a header and one line per key"

@@ -1,0 +1,133 @@
+"""Guessing keys is not free: failed authentications are limited per IP, before any lookup, and a
+wrong key repeated costs no database work and writes nothing."""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.auth import service as auth_service
+from app.auth.models import Scope
+from app.main import create_app
+from tests.conftest import Database, make_settings
+
+AUTH_FAILURES = 3
+
+
+@pytest.fixture
+async def guarded(database: Database, engine: AsyncEngine) -> AsyncIterator[FastAPI]:
+    """An app whose API is closed, limiting failed authentications to 3 a minute per IP."""
+    app = create_app(
+        make_settings(
+            database, auth_required=True, rate_limit_enabled=True, rate_limit_auth_failures=f"{AUTH_FAILURES}/minute"
+        )
+    )
+    yield app
+    await app.state.engine.dispose()
+
+
+def client_from(app: FastAPI, ip: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=(ip, 40000)), base_url="http://test")
+
+
+async def make_key(engine: AsyncEngine, database: Database, *scopes: Scope) -> str:
+    secret = make_settings(database).api_key_secret.get_secret_value()
+    async with async_sessionmaker(engine)() as session, session.begin():
+        _, key = await auth_service.create(session, name="test", scopes=scopes, secret=secret)
+    return key
+
+
+@pytest.fixture
+def statements(engine: AsyncEngine) -> Iterator[list[str]]:
+    """Every SQL statement the app sends, as it sends it."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", record)
+    yield sent
+    event.remove(engine.sync_engine, "before_cursor_execute", record)
+
+
+def key_lookups(sent: list[str]) -> list[str]:
+    return [statement for statement in sent if "api_keys" in statement]
+
+
+async def test_an_address_that_keeps_failing_gets_429_before_its_key_is_looked_up(
+    guarded: FastAPI, engine: AsyncEngine, database: Database, statements: list[str]
+) -> None:
+    good = await make_key(engine, database, Scope.READ)
+    async with client_from(guarded, "203.0.113.7") as guesser, client_from(guarded, "198.51.100.1") as other:
+        for attempt in range(AUTH_FAILURES):
+            wrong = await guesser.get("/api/v1/customers/", headers={"X-API-Key": f"cms_live_0000000{attempt}_guess"})
+            assert wrong.status_code == 401
+            assert wrong.json()["code"] == "unauthorized"
+
+        statements.clear()
+        blocked = await guesser.get("/api/v1/customers/", headers={"X-API-Key": "cms_live_00000009_guess"})
+        assert blocked.status_code == 429
+        assert blocked.json()["code"] == "rate_limited"
+        assert 1 <= int(blocked.headers["Retry-After"]) <= 60
+        assert blocked.headers["X-RateLimit-Limit"] == str(AUTH_FAILURES)
+        assert blocked.headers["X-RateLimit-Remaining"] == "0"
+        assert statements == [], "a blocked address costs no database work"
+
+        even_a_good_key = await guesser.get("/api/v1/customers/", headers={"Authorization": f"Bearer {good}"})
+        assert even_a_good_key.status_code == 429, "a blocked address cannot tell a good key from a bad one"
+        assert (await other.get("/api/v1/customers/", headers={"Authorization": f"Bearer {good}"})).status_code == 200
+        assert (await guesser.get("/health")).status_code == 200, "requests without a key are not refused"
+
+
+async def test_successful_authentications_and_missing_keys_are_not_failures(
+    guarded: FastAPI, engine: AsyncEngine, database: Database
+) -> None:
+    good = await make_key(engine, database, Scope.READ)
+    async with client_from(guarded, "203.0.113.8") as client:
+        for _ in range(AUTH_FAILURES * 2):
+            assert (await client.get("/api/v1/customers/", headers={"X-API-Key": good})).status_code == 200
+            assert (await client.get("/api/v1/customers/")).status_code == 401
+        assert (await client.get("/api/v1/customers/", headers={"X-API-Key": good})).status_code == 200
+
+
+async def test_a_malformed_authorization_header_counts_as_a_failure(guarded: FastAPI) -> None:
+    async with client_from(guarded, "203.0.113.9") as client:
+        codes = [
+            (await client.get("/api/v1/customers/", headers={"Authorization": "Basic dXNlcjpwYXNz"})).status_code
+            for _ in range(AUTH_FAILURES + 1)
+        ]
+    assert codes == [401] * AUTH_FAILURES + [429]
+
+
+async def test_a_wrong_key_repeated_is_refused_without_a_lookup_and_writes_nothing(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database, statements: list[str]
+) -> None:
+    good = await make_key(engine, database, Scope.READ)
+    wrong = good[:-4] + ("AAAA" if not good.endswith("AAAA") else "BBBB")  # the right prefix, a wrong secret
+    statements.clear()
+    for _ in range(20):
+        refused = await client.get("/api/v1/customers/", headers={"Authorization": f"Bearer {wrong}"})
+        assert refused.status_code == 401
+    assert len(key_lookups(statements)) == 1, "one lookup, then the refusal is remembered"
+    assert not [s for s in statements if s.lstrip().upper().startswith(("UPDATE", "INSERT", "DELETE"))]
+    assert (await client.get("/api/v1/customers/", headers={"Authorization": f"Bearer {good}"})).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        lambda key: {"X-API-Key": f"{key} "},
+        lambda key: {"X-API-Key": f"\t{key}  "},
+        lambda key: {"Authorization": f"Bearer {key} "},
+        lambda key: {"Authorization": f"  Bearer   {key}\t"},
+    ],
+)
+async def test_surrounding_whitespace_is_trimmed_the_same_way_in_both_headers(
+    client: httpx.AsyncClient, engine: AsyncEngine, database: Database, headers: Callable[[str], dict[str, str]]
+) -> None:
+    key = await make_key(engine, database, Scope.READ)
+    response = await client.get("/api/v1/customers/", headers=headers(key))
+    assert response.status_code == 200, response.text
