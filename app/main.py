@@ -1,6 +1,7 @@
 """The FastAPI application: `uvicorn app.main:app`."""
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app import __version__
+from app.auth import cache as key_cache
 from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
 from app.core.config import Settings, get_settings, settings_or_exit
@@ -71,13 +73,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise
             # Start anyway: /health says 503 until the database is back.
             logger.warning("database unreachable at startup (%s); serving 503 until it is back", exc)
-        purge = asyncio.create_task(
-            idempotency.purge_periodically(
-                app.state.sessionmaker, interval_seconds=settings.idempotency_purge_interval_seconds
-            )
-        )
+        background = [
+            asyncio.create_task(
+                idempotency.purge_periodically(
+                    app.state.sessionmaker, interval_seconds=settings.idempotency_purge_interval_seconds
+                )
+            ),
+            asyncio.create_task(key_cache.flush_last_use_periodically(app.state.key_cache, app.state.sessionmaker)),
+        ]
         yield
-        purge.cancel()
+        for task in background:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await key_cache.flush_last_use(app.state.key_cache, app.state.sessionmaker)
         await app.state.engine.dispose()
 
     # /docs and /redoc with their scripts, styles and icon served by the service itself
@@ -94,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
     app.state.read_only_engine = app.state.engine.execution_options(**{READ_ONLY: True})
+    app.state.read_sessionmaker = create_sessionmaker(app.state.read_only_engine)
+    app.state.key_cache = key_cache.KeyCache(ttl_seconds=settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings)
 
     install_error_handlers(app)

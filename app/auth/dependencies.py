@@ -12,7 +12,7 @@ from app.auth.models import Scope
 from app.auth.service import ANONYMOUS, Principal
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import short_read
 from app.core.ratelimit import EndpointClass, RateLimiter, client_ip
 
 
@@ -28,7 +28,9 @@ def _presented_key(request: Request) -> str | None:
     return request.headers.get("x-api-key", "").strip() or None
 
 
-async def current_principal(request: Request, session: SessionDep, settings: SettingsDep, now: NowDep) -> Principal:
+async def current_principal(request: Request, settings: SettingsDep, now: NowDep) -> Principal:
+    """The caller. Asks nothing of the request's transaction, which is not open yet: a known key
+    comes from the worker's cache, an unknown one is looked up in a short read of its own."""
     limiter: RateLimiter = request.app.state.rate_limiter
     try:
         key = _presented_key(request)
@@ -37,23 +39,30 @@ async def current_principal(request: Request, session: SessionDep, settings: Set
         await limiter.count_failed_authentication(request)
         raise
     if key is None:
-        if await _api_is_closed(request, session, settings.auth_required):
+        if await _api_is_closed(request, settings.auth_required):
             raise Unauthorized()
         return ANONYMOUS
     # Before the lookup: an address that keeps guessing costs no database work.
     await limiter.refuse_if_guessing(request)
-    api_key = await service.authenticate(session, key=key, secret=settings.api_key_secret.get_secret_value(), now=now)
-    if api_key is None:
+    principal = await service.authenticate(
+        request.app.state.read_sessionmaker,
+        request.app.state.key_cache,
+        key=key,
+        secret=settings.api_key_secret.get_secret_value(),
+        now=now,
+    )
+    if principal is None:
         await limiter.count_failed_authentication(request)
         raise Unauthorized("This API key is not valid, or has been revoked.")
-    return Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
+    return principal
 
 
-async def _api_is_closed(request: Request, session: SessionDep, auth_required: bool) -> bool:
+async def _api_is_closed(request: Request, auth_required: bool) -> bool:
     if auth_required or getattr(request.app.state, "api_closed", False):
         return True
     # Keys are never deleted, so once one exists this stays true: remember it in this worker.
-    closed = await service.any_key_exists(session)
+    async with short_read(request.app.state.read_sessionmaker) as session:
+        closed = await service.any_key_exists(session)
     request.app.state.api_closed = closed
     return closed
 

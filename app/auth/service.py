@@ -3,15 +3,19 @@
 import hashlib
 import hmac
 import secrets
-from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import ApiKey, Scope
+from app.core.db import short_read
+
+if TYPE_CHECKING:
+    from app.auth.cache import KeyCache
 
 KEY_PREFIX = "cms_live_"
 _PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -73,72 +77,44 @@ async def create(session: AsyncSession, *, name: str, scopes: Sequence[Scope], s
     return api_key, key
 
 
-class _RecentFailures:
-    """Per worker: the hashes of keys refused in the last `ttl`, at most `size` of them.
+async def authenticate(
+    sessionmaker: async_sessionmaker[AsyncSession], cache: "KeyCache", *, key: str, secret: str, now: datetime
+) -> Principal | None:
+    """Who `key` belongs to, or None for a wrong or revoked key.
 
-    A client stuck on a wrong key (a typo in a config, a revoked key) is then refused without a
-    database lookup each time. Only refusals are remembered: a key is never taken as good from
-    here, and a wrong key cannot become right (keys are random and never reissued).
+    A key verified recently is taken from the worker's cache; otherwise it is looked up in a short
+    transaction of its own (not the request's, which is not open yet). A refusal writes nothing.
     """
-
-    def __init__(self, *, size: int, ttl: timedelta) -> None:
-        self.size = size
-        self.ttl = ttl
-        self._refused: OrderedDict[str, datetime] = OrderedDict()
-
-    def recently_refused(self, digest: str, now: datetime) -> bool:
-        refused_at = self._refused.get(digest)
-        if refused_at is None:
-            return False
-        if timedelta(0) <= now - refused_at < self.ttl:
-            return True
-        del self._refused[digest]
-        return False
-
-    def add(self, digest: str, now: datetime) -> None:
-        self._refused[digest] = now
-        self._refused.move_to_end(digest)
-        while len(self._refused) > self.size:
-            self._refused.popitem(last=False)
-
-
-_REFUSED = _RecentFailures(size=1024, ttl=timedelta(minutes=1))
-
-
-async def authenticate(session: AsyncSession, *, key: str, secret: str, now: datetime) -> ApiKey | None:
-    """The live key this plaintext belongs to, or None. Records when it was last used; a refusal
-    writes nothing."""
-    prefix = key[:_PREFIX_LENGTH]
     if not key.startswith(KEY_PREFIX) or len(key) > 200:
         return None
     digest = hash_key(key, secret)
-    if _REFUSED.recently_refused(digest, now):
-        return None
-    api_key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None)))
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
-        _REFUSED.add(digest, now)
-        return None
-    await _touch(session, api_key, now)
-    return api_key
+    principal = cache.verified(digest)
+    if principal is None:
+        if cache.refused(digest):
+            return None
+        async with short_read(sessionmaker) as session:
+            api_key = await session.scalar(
+                select(ApiKey).where(ApiKey.prefix == key[:_PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
+            )
+        if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
+            cache.remember_refusal(digest)
+            return None
+        principal = Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
+        cache.remember(digest, principal)
+    assert principal.key_prefix is not None
+    cache.used(principal.key_prefix, now)
+    return principal
 
 
-# Per worker: when each key's last_used_at was last written. Writing it on every request would
-# make every checkout of one key queue behind one row lock; once a minute is precise enough.
-_LAST_TOUCH: dict[str, datetime] = {}
-_TOUCH_EVERY = timedelta(minutes=1)
-
-
-async def _touch(session: AsyncSession, api_key: ApiKey, now: datetime) -> None:
-    written = _LAST_TOUCH.get(api_key.prefix)
-    if written is not None and now - written < _TOUCH_EVERY:
-        return
-    _LAST_TOUCH[api_key.prefix] = now
-    await session.execute(
-        update(ApiKey)
-        .where(ApiKey.id == api_key.id, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - _TOUCH_EVERY))
-        .values(last_used_at=now)
-        .execution_options(synchronize_session=False)
-    )
+async def record_last_use(session: AsyncSession, last_use: Mapping[str, datetime]) -> None:
+    """Write when each key was last used (never moving a time backwards)."""
+    for prefix, moment in last_use.items():
+        await session.execute(
+            update(ApiKey)
+            .where(ApiKey.prefix == prefix, or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < moment))
+            .values(last_used_at=moment)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def any_key_exists(session: AsyncSession) -> bool:

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     auth_required: bool = False
     # The key that hashes API keys (HMAC-SHA-256). Required in production; keep it secret and stable.
     api_key_secret: SecretStr = SecretStr(_DEVELOPMENT_API_KEY_SECRET)
+    # How long each worker trusts a key it has verified without asking the database again: a revoked
+    # key stops working in every worker within this many seconds. 0: look every key up on every request.
+    api_key_cache_seconds: float = Field(default=10, ge=0, le=300)
     # repr=False: the URL may carry a password, and a Settings object may end up in a log.
     database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
     db_pool_size: int = Field(default=5, ge=1)

@@ -1,6 +1,7 @@
 """The database: engine, sessions, column types that behave the same on SQLite and PostgreSQL."""
 
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -185,15 +186,12 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     `database_errors`: it is the one place that tells "nothing was written" from
     "the outcome is unknown".
     """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    # A read never takes SQLite's write lock (a plain BEGIN), so it never queues behind a checkout.
+    state = request.app.state
+    reads = request.method in _SAFE_METHODS
+    sessionmaker: async_sessionmaker[AsyncSession] = state.read_sessionmaker if reads else state.sessionmaker
     async with sessionmaker() as session:
-        try:
-            await session.connection()  # opens the connection and the transaction
-        except Exception as exc:
-            error = database_errors.connect_failure(exc)
-            if error is None:
-                raise
-            raise error from exc
+        await _open(session)
         try:
             yield session
         except BaseException:
@@ -203,6 +201,26 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             await _commit(session, request)  # then the error is answered as usual
             raise
         await _commit(session, request)
+
+
+async def _open(session: AsyncSession) -> None:
+    """Open the session's connection and transaction now, so that a database that cannot be reached
+    is told apart from a failure later on."""
+    try:
+        await session.connection()
+    except Exception as exc:
+        error = database_errors.connect_failure(exc)
+        if error is None:
+            raise
+        raise error from exc
+
+
+@asynccontextmanager
+async def short_read(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """A read outside the request's transaction (the API key lookup, before it opens)."""
+    async with sessionmaker() as session:
+        await _open(session)
+        yield session
 
 
 async def _commit(session: AsyncSession, request: Request) -> None:

@@ -5,10 +5,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.auth import service as auth_service
+from app.auth.cache import KeyCache, flush_last_use
 from app.auth.models import ApiKey, Scope
 from app.core.clock import utc_now
 from app.main import create_app
@@ -140,14 +141,54 @@ async def test_scopes(fresh_client: httpx.AsyncClient, make_key: MakeKey) -> Non
     assert (await fresh_client.post(rollback_url, headers=bearer(admin))).status_code == 200
 
 
-async def test_a_revoked_key_stops_working(
-    fresh_client: httpx.AsyncClient, make_key: MakeKey, engine: AsyncEngine
+class Ticks:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize("cache_seconds", [0, 10])
+async def test_a_revoked_key_stops_working_within_the_key_cache_lifetime(
+    database: Database, make_key: MakeKey, engine: AsyncEngine, cache_seconds: int
 ) -> None:
+    app = create_app(make_settings(database))
+    ticks = Ticks()
+    app.state.key_cache = KeyCache(ttl_seconds=cache_seconds, clock=ticks)
     key = await make_key(Scope.READ)
-    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
-    async with async_sessionmaker(engine)() as session, session.begin():
-        assert await auth_service.revoke(session, prefix=key[: len("cms_live_") + 8], now=utc_now()) is not None
-    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 401
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+        async with async_sessionmaker(engine)() as session, session.begin():
+            assert await auth_service.revoke(session, prefix=key[: len("cms_live_") + 8], now=utc_now()) is not None
+        if cache_seconds:
+            ticks.now += cache_seconds - 0.1
+            still = await client.get("/api/v1/campaigns/", headers=bearer(key))
+            assert still.status_code == 200, "trusted from this worker's cache a little longer"
+            ticks.now += 0.1
+        refused = await client.get("/api/v1/campaigns/", headers=bearer(key))
+    await app.state.engine.dispose()
+    assert refused.status_code == 401
+    assert refused.json()["code"] == "unauthorized"
+
+
+async def test_a_known_key_is_not_looked_up_again(database: Database, make_key: MakeKey, engine: AsyncEngine) -> None:
+    app = create_app(make_settings(database))
+    key = await make_key(Scope.READ)
+    lookups: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if "api_keys" in statement:
+            lookups.append(statement)
+
+    event.listen(app.state.engine.sync_engine, "before_cursor_execute", record)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        for _ in range(5):
+            assert (await client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+    await app.state.engine.dispose()
+    assert len(lookups) == 1
 
 
 async def test_only_a_hash_of_the_key_is_stored(make_key: MakeKey, engine: AsyncEngine) -> None:
@@ -214,13 +255,17 @@ async def test_idempotency_keys_are_per_api_key(fresh_client: httpx.AsyncClient,
     assert again_eu.headers["Idempotent-Replayed"] == "true"
 
 
-async def test_a_keys_last_use_is_recorded(
-    fresh_client: httpx.AsyncClient, make_key: MakeKey, engine: AsyncEngine
+async def test_a_keys_last_use_is_recorded_by_the_background_writer(
+    database: Database, make_key: MakeKey, engine: AsyncEngine
 ) -> None:
+    app = create_app(make_settings(database))
     key = await make_key(Scope.READ, name="dashboard")
-    async with async_sessionmaker(engine)() as session:
-        assert (await session.scalars(select(ApiKey))).one().last_used_at is None
-    assert (await fresh_client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        assert (await client.get("/api/v1/campaigns/", headers=bearer(key))).status_code == 200
+        async with async_sessionmaker(engine)() as session:
+            assert (await session.scalars(select(ApiKey))).one().last_used_at is None, "requests write nothing"
+        await flush_last_use(app.state.key_cache, app.state.sessionmaker)
+    await app.state.engine.dispose()
     async with async_sessionmaker(engine)() as session:
         stored = (await session.scalars(select(ApiKey))).one()
     assert stored.last_used_at is not None

@@ -6,6 +6,7 @@ SQLite's write lock is held by another connection.
 """
 
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,28 @@ async def test_sqlite_write_lock_held_too_long_is_database_busy_and_wrote_nothin
     finally:
         other_writer.close()
         await app.state.engine.dispose()
+
+
+async def test_sqlite_reads_and_refusals_never_wait_for_a_writer(sqlite_path: Path) -> None:
+    """A checkout holding SQLite's write lock does not hold up reads, nor a request refused before it
+    opens its transaction (here by its rate limit)."""
+    app: FastAPI = create_app(
+        defaults_with(database_url=f"sqlite:///{sqlite_path}", rate_limit_write="1/minute", sqlite_busy_timeout_ms=5000)
+    )
+    body = {"email": "first@example.com", "name": "First"}
+    other_writer = sqlite3.connect(sqlite_path, isolation_level=None)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            assert (await client.post("/api/v1/customers/", json=body)).status_code == 201
+            other_writer.execute("BEGIN IMMEDIATE")
+            started = time.monotonic()
+            read = await client.get("/api/v1/customers/")
+            limited = await client.post("/api/v1/customers/", json={"email": "b@example.com", "name": "B"})
+            waited = time.monotonic() - started
+    finally:
+        other_writer.close()
+        await app.state.engine.dispose()
+    assert read.status_code == 200
+    assert [customer["email"] for customer in read.json()] == ["first@example.com"]
+    assert limited.status_code == 429
+    assert waited < 2, f"waited {waited:.1f}s behind the writer"

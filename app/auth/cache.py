@@ -1,0 +1,104 @@
+"""What each worker remembers about API keys, so that a checkout's key costs no query.
+
+- A key that verified is remembered for API_KEY_CACHE_SECONDS: within that time its requests are
+  authenticated without the database, so a revocation takes effect in every worker within it.
+- A key that was refused is remembered for a minute (at most `size` of them), so a client stuck on
+  a wrong key costs no lookups. A refusal is never taken for a success, and a wrong key cannot
+  become right: keys are random and never reissued.
+- When each key was last used is collected here, and written by a background task about once a
+  minute (`flush_last_use`), never by a request.
+
+Entries are found by the key's HMAC, so only the exact key matches and no plaintext is kept.
+"""
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.auth import service
+from app.auth.service import Principal
+
+logger = logging.getLogger("app.auth")
+
+REFUSAL_SECONDS = 60.0
+V = TypeVar("V")
+
+
+class KeyCache:
+    def __init__(
+        self, *, ttl_seconds: float, size: int = 1024, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.size = size
+        self.clock = clock
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
+        self._refused: OrderedDict[str, float] = OrderedDict()
+        self._last_use: dict[str, datetime] = {}
+
+    def verified(self, digest: str) -> Principal | None:
+        """The caller of a key verified less than `ttl_seconds` ago, else None."""
+        found = self._verified.get(digest)
+        if found is None:
+            return None
+        principal, until = found
+        if self.clock() < until:
+            return principal
+        del self._verified[digest]
+        return None
+
+    def refused(self, digest: str) -> bool:
+        until = self._refused.get(digest)
+        if until is None:
+            return False
+        if self.clock() < until:
+            return True
+        del self._refused[digest]
+        return False
+
+    def remember(self, digest: str, principal: Principal) -> None:
+        if self.ttl_seconds > 0:
+            _put(self._verified, digest, (principal, self.clock() + self.ttl_seconds), self.size)
+
+    def remember_refusal(self, digest: str) -> None:
+        _put(self._refused, digest, self.clock() + REFUSAL_SECONDS, self.size)
+
+    def used(self, prefix: str, now: datetime) -> None:
+        self._last_use[prefix] = now
+
+    def take_last_use(self) -> dict[str, datetime]:
+        """The last use of each key since the previous call."""
+        taken, self._last_use = self._last_use, {}
+        return taken
+
+
+def _put(entries: "OrderedDict[str, V]", digest: str, value: V, size: int) -> None:
+    entries[digest] = value
+    entries.move_to_end(digest)
+    while len(entries) > size:
+        entries.popitem(last=False)
+
+
+async def flush_last_use(cache: KeyCache, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    """Write the last uses collected since the previous flush, in one short transaction."""
+    last_use = cache.take_last_use()
+    if last_use:
+        async with sessionmaker() as session, session.begin():
+            await service.record_last_use(session, last_use)
+
+
+async def flush_last_use_periodically(
+    cache: KeyCache, sessionmaker: async_sessionmaker[AsyncSession], *, interval_seconds: float = 60
+) -> None:
+    """Each worker's background writer of last uses; a failure (an outage) is logged and retried."""
+    while True:
+        await asyncio.sleep(interval_seconds)
+        try:
+            await flush_last_use(cache, sessionmaker)
+        except Exception as exc:
+            logger.warning("could not record when API keys were last used, will retry: %s", exc.__class__.__name__)
