@@ -31,9 +31,7 @@ V = TypeVar("V")
 
 
 class KeyCache:
-    def __init__(
-        self, *, ttl_seconds: float, size: int = 1024, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, *, ttl_seconds: float, size: int = 1024, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_seconds = ttl_seconds
         self.size = size
         self.clock = clock
