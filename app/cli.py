@@ -105,12 +105,16 @@ def list_keys() -> None:
 
 @keys.command("revoke")
 def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it.")]) -> None:
-    """Revoke a key: it stops working at once, everywhere."""
+    """Revoke a key: every worker refuses it within API_KEY_CACHE_SECONDS (10 s by default)."""
     api_key = _in_transaction(lambda session: auth_service.revoke(session, prefix=prefix, now=utc_now()))
     if api_key is None:
         typer.echo(f"No API key has the prefix {escape(prefix)}.", err=True)
         raise typer.Exit(1)
-    typer.echo(f"Revoked {escape(api_key.prefix)} ({escape(api_key.name)}).")
+    seconds = settings_or_exit().api_key_cache_seconds
+    typer.echo(
+        f"Revoked {escape(api_key.prefix)} ({escape(api_key.name)}): "
+        f"every worker of the service refuses it within {seconds:g} s."
+    )
 
 
 def _when(moment: datetime | None) -> str:

@@ -20,7 +20,7 @@ from app.auth import service as auth_service
 from app.campaigns.router import router as campaigns_router
 from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.database_errors import install_database_error_handling, is_unreachable
-from app.core.db import READ_ONLY, create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, read_only
 from app.core.errors import RateLimited, error_responses, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware
@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.engine = create_engine(settings)
     app.state.sessionmaker = create_sessionmaker(app.state.engine)
-    app.state.read_only_engine = app.state.engine.execution_options(**{READ_ONLY: True})
+    app.state.read_only_engine = read_only(app.state.engine)
     app.state.read_sessionmaker = create_sessionmaker(app.state.read_only_engine)
     app.state.key_cache = key_cache.KeyCache(ttl_seconds=settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings)

@@ -108,15 +108,15 @@ def connect_failure(exc: BaseException) -> DatabaseError | None:
     return None
 
 
-def commit_failure(exc: BaseException, *, wrote: bool) -> DatabaseError | None:
-    """The answer for an error raised by COMMIT. Only a lost connection makes the outcome unknown;
-    a serialization failure at COMMIT rolled back, and is retried like any other."""
+def commit_failure(exc: BaseException) -> DatabaseError | None:
+    """The answer for an error raised by the COMMIT of a request that writes. Only a lost connection
+    makes the outcome unknown; a serialization failure at COMMIT rolled back, and is retried."""
     if is_retryable(exc):
         return None
     if is_sqlite_busy(exc):
         return DatabaseBusy()
     if is_unreachable(exc):
-        return OutcomeUnknown() if wrote else DatabaseUnavailable()
+        return OutcomeUnknown()
     return None
 
 

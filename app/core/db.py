@@ -110,7 +110,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
         url,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_pre_ping=True,
         pool_recycle=settings.db_pool_recycle_seconds,
         pool_timeout=settings.db_pool_timeout_seconds,
         connect_args={"timeout": settings.db_connect_timeout_seconds},
@@ -166,18 +165,23 @@ def insert_for(session: AsyncSession) -> Callable[..., Any]:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+def read_only(engine: AsyncEngine) -> AsyncEngine:
+    """The same engine and pool, for connections that only read (see READ_ONLY)."""
+    autocommit = {"isolation_level": "AUTOCOMMIT"} if engine.dialect.name == "postgresql" else {}
+    return engine.execution_options(**{READ_ONLY: True}, **autocommit)
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
-_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Set in `session.info` by a use case whose refusal is itself a result to keep (an idempotency key
 # records the refusal it answered): the request's transaction is then committed, not rolled back,
 # before the error is answered. Whatever the refusal undid was undone by a savepoint.
 COMMIT_DESPITE_ERROR = "commit_despite_error"
 
 
-async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One request, one transaction, committed here before the response is sent.
 
     `scope="function"` below matters: without it FastAPI runs the code after
@@ -186,10 +190,7 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
     `database_errors`: it is the one place that tells "nothing was written" from
     "the outcome is unknown".
     """
-    # A read never takes SQLite's write lock (a plain BEGIN), so it never queues behind a checkout.
-    state = request.app.state
-    reads = request.method in _SAFE_METHODS
-    sessionmaker: async_sessionmaker[AsyncSession] = state.read_sessionmaker if reads else state.sessionmaker
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
     async with sessionmaker() as session:
         await _open(session)
         try:
@@ -198,9 +199,19 @@ async def _request_session(request: Request) -> AsyncIterator[AsyncSession]:
             if not session.info.pop(COMMIT_DESPITE_ERROR, False):
                 await session.rollback()
                 raise
-            await _commit(session, request)  # then the error is answered as usual
+            await _commit(session)  # then the error is answered as usual
             raise
-        await _commit(session, request)
+        await _commit(session)
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A request that only reads: it never takes SQLite's write lock (a plain BEGIN), so it never
+    queues behind a checkout, and on PostgreSQL it runs without a transaction (autocommit: two
+    round trips fewer); each statement still reads one consistent snapshot."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    async with sessionmaker() as session:
+        await _open(session)
+        yield session
 
 
 async def _open(session: AsyncSession) -> None:
@@ -223,14 +234,15 @@ async def short_read(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIte
         yield session
 
 
-async def _commit(session: AsyncSession, request: Request) -> None:
+async def _commit(session: AsyncSession) -> None:
     try:
         await session.commit()
     except Exception as exc:
-        error = database_errors.commit_failure(exc, wrote=request.method not in _SAFE_METHODS)
+        error = database_errors.commit_failure(exc)
         if error is None:
             raise
         raise error from exc
 
 
-SessionDep = Annotated[AsyncSession, Depends(_request_session, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, status
 from app.auth.dependencies import PrincipalDep, access
 from app.auth.models import Scope
 from app.core.clock import NowDep
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import error_responses
 from app.core.schemas import Limit, PathId, Skip
 from app.customers import service
@@ -22,7 +22,7 @@ _READ = Depends(access("read", Scope.READ, Scope.CAMPAIGNS_WRITE, Scope.CHECKOUT
 _WRITE = Depends(access("write", Scope.CAMPAIGNS_WRITE))
 
 
-async def valid_customer(session: SessionDep, customer_id: PathId) -> Customer:
+async def valid_customer(session: ReadSessionDep, customer_id: PathId) -> Customer:
     return await service.get(session, customer_id=customer_id)
 
 
@@ -41,7 +41,7 @@ async def create_customer(now: NowDep, data: CustomerCreate, session: SessionDep
 
 
 @router.get("/", response_model=list[CustomerRead], dependencies=[_READ])
-async def list_customers(session: SessionDep, skip: Skip = 0, limit: Limit = 100) -> Sequence[Customer]:
+async def list_customers(session: ReadSessionDep, skip: Skip = 0, limit: Limit = 100) -> Sequence[Customer]:
     return await service.list_(session, skip=skip, limit=limit)
 
 

@@ -9,7 +9,7 @@ from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import RateLimited, error_responses
 from app.core.schemas import Limit, PathId, Skip
 from app.customers.exceptions import CustomerNotFound
@@ -38,7 +38,7 @@ _REPLAY_HEADER_DOC = {
     responses=error_responses(CustomerNotFound, RateLimited),
 )
 async def available_discounts(
-    now: NowDep, data: AvailableRequest, session: SessionDep, settings: SettingsDep
+    now: NowDep, data: AvailableRequest, session: ReadSessionDep, settings: SettingsDep
 ) -> list[AvailableDiscount]:
     """Every discount an apply would accept right now, best first."""
     return await service.available(session, data=data, now=now, store_timezone=settings.store_timezone)
@@ -75,7 +75,7 @@ async def apply_discount(
     dependencies=[_CHECKOUT_READ],
     responses=error_responses(RedemptionNotFound),
 )
-async def get_redemption(redemption_id: PathId, session: SessionDep) -> Redemption:
+async def get_redemption(redemption_id: PathId, session: ReadSessionDep) -> Redemption:
     return await service.get_redemption(session, redemption_id=redemption_id)
 
 
@@ -115,7 +115,7 @@ async def rollback_redemption(
     responses=error_responses(CustomerNotFound),
 )
 async def customer_usage(
-    customer_id: PathId, session: SessionDep, skip: Skip = 0, limit: Limit = 100
+    customer_id: PathId, session: ReadSessionDep, skip: Skip = 0, limit: Limit = 100
 ) -> Sequence[Redemption]:
     """The customer's redemptions, newest first; rolled-back ones stay, marked `rolled_back`."""
     return await service.usage(session, customer_id=customer_id, skip=skip, limit=limit)

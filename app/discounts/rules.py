@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from app.campaigns.models import Campaign, DiscountType
-from app.campaigns.rules import is_running
+from app.campaigns.models import DiscountType
+from app.campaigns.rules import CampaignTerms, is_running
 from app.core.clock import local_day
 from app.core.money import ZERO, to_cents
 from app.discounts.exceptions import (
@@ -29,7 +29,7 @@ def discounted_value(discount_type: str, checkout: Checkout) -> Decimal:
     return checkout.cart_value if discount_type == DiscountType.CART else checkout.delivery_charge
 
 
-def discount_amount(campaign: Campaign, checkout: Checkout) -> Decimal:
+def discount_amount(campaign: CampaignTerms, checkout: Checkout) -> Decimal:
     """min(calculated, cap, remaining budget, value discounted), in cents rounded half up."""
     value = discounted_value(campaign.discount_type, checkout)
     if campaign.discount_percentage is not None:
@@ -43,12 +43,14 @@ def discount_amount(campaign: Campaign, checkout: Checkout) -> Decimal:
     return to_cents(max(ZERO, min(limits)))
 
 
-def usage_day(campaign: Campaign, now: datetime, store_timezone: str) -> date:
+def usage_day(campaign: CampaignTerms, now: datetime, store_timezone: str) -> date:
     """The store's calendar day a use counts against: the campaign's own time zone, else the store's."""
     return local_day(now, campaign.timezone or store_timezone)
 
 
-def evaluate(campaign: Campaign, *, checkout: Checkout, now: datetime, is_target: bool, uses_today: int) -> Decimal:
+def evaluate(
+    campaign: CampaignTerms, *, checkout: Checkout, now: datetime, is_target: bool, uses_today: int
+) -> Decimal:
     """The discount this checkout gets from `campaign`, or the refusal an apply would answer."""
     if not is_running(campaign, now):
         raise CampaignInactive()

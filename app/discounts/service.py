@@ -1,24 +1,25 @@
-"""Finding and applying discounts. Callers own the transaction; these functions only flush.
+"""Finding, applying and rolling back discounts. Callers own the transaction; these functions only flush.
 
 Every guarantee about money is held by the statement that changes it, so it
 holds across any number of workers: the budget by a guarded UPDATE, the daily
-limit by a guarded upsert on one row per campaign, customer and day.
+limit by a guarded upsert on one row per campaign, customer and day (the SQL is
+in `queries`).
 """
 
 from collections.abc import Sequence
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.campaigns import service as campaigns_service
 from app.campaigns.exceptions import CampaignNotFound
-from app.campaigns.models import Campaign, CampaignTarget
-from app.campaigns.rules import running_at
-from app.core.db import insert_for
+from app.campaigns.models import Campaign
+from app.core.clock import local_day
 from app.customers import service as customers_service
-from app.discounts import rules
+from app.customers.exceptions import CustomerNotFound
+from app.discounts import queries, rules
 from app.discounts.exceptions import (
     AlreadyRolledBack,
     DailyLimitReached,
@@ -33,157 +34,93 @@ async def available(
     session: AsyncSession, *, data: AvailableRequest, now: datetime, store_timezone: str
 ) -> list[AvailableDiscount]:
     """Exactly the campaigns an apply would accept now, best discount first."""
-    await customers_service.get(session, customer_id=data.customer_id)
     checkout = rules.Checkout(data.cart_value, data.delivery_charge)
-    # A coarse SQL pre-filter; `rules.evaluate` below has the last word.
-    campaigns = (
-        await session.scalars(
-            select(Campaign).where(
-                running_at(now),
-                Campaign.used_budget < Campaign.total_budget,
-                Campaign.min_cart_value <= data.cart_value,
-            )
-        )
-    ).all()
-    if not campaigns:
-        return []
-    ids = [campaign.id for campaign in campaigns]
-    targeted_for = set(
-        await session.scalars(
-            select(CampaignTarget.campaign_id).where(
-                CampaignTarget.customer_id == data.customer_id, CampaignTarget.campaign_id.in_(ids)
-            )
-        )
+    store_day = local_day(now, store_timezone)
+    found = await queries.offers(
+        session, customer_id=data.customer_id, cart_value=data.cart_value, now=now, store_day=store_day
     )
-    days = {campaign.id: rules.usage_day(campaign, now, store_timezone) for campaign in campaigns}
-    usage_rows = await session.execute(
-        select(DailyUsage.campaign_id, DailyUsage.day, DailyUsage.uses).where(
-            DailyUsage.customer_id == data.customer_id,
-            DailyUsage.campaign_id.in_(ids),
-            DailyUsage.day.in_(set(days.values())),
-        )
-    )
-    uses = {row.campaign_id: row.uses for row in usage_rows if days[row.campaign_id] == row.day}
+    if found is None:
+        raise CustomerNotFound()
     offers = []
-    for campaign in campaigns:
+    for offer in found:
+        terms = offer.terms
+        day = rules.usage_day(terms, now, store_timezone)
+        uses_today = offer.uses_on_store_day
+        if day != store_day:
+            uses_today = await queries.uses_on(session, campaign_id=terms.id, customer_id=data.customer_id, day=day)
         try:
-            amount = rules.evaluate(
-                campaign,
-                checkout=checkout,
-                now=now,
-                is_target=campaign.id in targeted_for,
-                uses_today=uses.get(campaign.id, 0),
-            )
+            # The query found only campaigns this customer is a target of, or open to everyone.
+            amount = rules.evaluate(terms, checkout=checkout, now=now, is_target=True, uses_today=uses_today)
         except DiscountRefused:
             continue
         offers.append(
             AvailableDiscount(
-                campaign_id=campaign.id,
-                name=campaign.name,
-                discount_type=campaign.discount_type,
-                discount_amount=amount,
+                campaign_id=terms.id, name=terms.name, discount_type=terms.discount_type, discount_amount=amount
             )
         )
     offers.sort(key=lambda offer: (-offer.discount_amount, offer.campaign_id))
     return offers
 
 
-async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, store_timezone: str) -> Redemption:
-    """Spend budget, count today's use and record the redemption, all in the caller's transaction."""
-    campaign = await campaigns_service.get(session, campaign_id=data.campaign_id)
-    await customers_service.get(session, customer_id=data.customer_id)
-    checkout = rules.Checkout(data.cart_value, data.delivery_charge)
-    while True:
-        day = rules.usage_day(campaign, now, store_timezone)
-        is_target = not campaign.is_targeted or await _is_target(session, campaign.id, data.customer_id)
-        uses_today = await _uses_on(session, campaign.id, data.customer_id, day)
-        amount = rules.evaluate(campaign, checkout=checkout, now=now, is_target=is_target, uses_today=uses_today)
-        if await _spend_budget(session, campaign, amount, now=now):
-            break
-        # The guard failed: another checkout spent first, or an edit changed the terms. Read the
-        # campaign again and price again: the discount may now be a smaller last remainder, another
-        # percentage, or refused. Each failure means the row changed, so this loop ends.
-        await session.refresh(campaign)
-        if campaign.deleted_at is not None:
-            raise CampaignNotFound()
-    await _count_use(session, campaign, data.customer_id, day)
+@dataclass(frozen=True)
+class NewRedemption:
+    """A redemption apply has just written: what the checkout is answered."""
 
-    redemption = Redemption(
-        campaign_id=campaign.id,
-        campaign_version=campaign.version,
-        customer_id=data.customer_id,
-        discount_type=campaign.discount_type,
-        cart_value=data.cart_value,
-        delivery_charge=data.delivery_charge,
-        discount_amount=amount,
-        usage_day=day,
-        created_at=now,
-    )
-    session.add(redemption)
-    await session.flush()
-    return redemption
+    id: int
+    campaign_id: int
+    campaign_version: int
+    customer_id: int
+    discount_type: str
+    cart_value: Decimal
+    delivery_charge: Decimal
+    discount_amount: Decimal
+    created_at: datetime
+    status: str = RedemptionStatus.APPLIED
+    rolled_back_at: datetime | None = None
+    rollback_reason: str | None = None
 
 
-async def _spend_budget(session: AsyncSession, campaign: Campaign, amount: Decimal, *, now: datetime) -> bool:
-    """Take `amount` from the budget with a guarded UPDATE, or nothing (False).
+async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, store_timezone: str) -> NewRedemption:
+    """Count today's use, record the redemption and spend budget, in the caller's transaction.
 
-    The database re-checks the guard on the latest row, under its lock, so two checkouts can
-    never both take the last of a budget, and a checkout never spends on terms an edit has
-    replaced: every edit bumps `version` under the same row lock, and the guard requires the
-    version the discount was priced on. Once it succeeds, the row stays locked until commit,
-    so the terms are still current when the redemption commits.
+    Priced on the terms read, and written only if they are still current: when the budget guard
+    fails (another checkout spent first, or an edit changed the terms), the writes are taken back
+    and the campaign is read and priced again. Each failure means the row changed, so this ends.
     """
-    result = await session.execute(
-        update(Campaign)
-        .where(
-            Campaign.id == campaign.id,
-            Campaign.version == campaign.version,
-            running_at(now),
-            Campaign.used_budget + amount <= Campaign.total_budget,
+    checkout = rules.Checkout(data.cart_value, data.delivery_charge)
+    store_day = local_day(now, store_timezone)
+    while True:
+        view = await queries.checkout_view(
+            session, campaign_id=data.campaign_id, customer_id=data.customer_id, store_day=store_day
         )
-        .values(used_budget=Campaign.used_budget + amount)
-        .returning(Campaign.version)
-        .execution_options(synchronize_session=False)
-    )
-    return result.scalar_one_or_none() is not None
-
-
-async def _count_use(session: AsyncSession, campaign: Campaign, customer_id: int, day: date) -> None:
-    """One row per campaign, customer and day, bumped only while below the limit.
-
-    The limit is copied into the row so that a CHECK constraint holds it too."""
-    limit = campaign.max_usage_per_customer_per_day
-    insert = insert_for(session)
-    statement = (
-        insert(DailyUsage)
-        .values(campaign_id=campaign.id, customer_id=customer_id, day=day, uses=1, usage_limit=limit)
-        .on_conflict_do_update(
-            index_elements=[DailyUsage.campaign_id, DailyUsage.customer_id, DailyUsage.day],
-            set_={"uses": DailyUsage.uses + 1, "usage_limit": limit},
-            where=DailyUsage.uses < limit,
-        )
-        .returning(DailyUsage.uses)
-    )
-    if (await session.execute(statement)).scalar_one_or_none() is None:
-        raise DailyLimitReached()
-
-
-async def _is_target(session: AsyncSession, campaign_id: int, customer_id: int) -> bool:
-    found = await session.scalar(
-        select(CampaignTarget.customer_id).where(
-            CampaignTarget.campaign_id == campaign_id, CampaignTarget.customer_id == customer_id
-        )
-    )
-    return found is not None
-
-
-async def _uses_on(session: AsyncSession, campaign_id: int, customer_id: int, day: date) -> int:
-    uses = await session.scalar(
-        select(DailyUsage.uses).where(
-            DailyUsage.campaign_id == campaign_id, DailyUsage.customer_id == customer_id, DailyUsage.day == day
-        )
-    )
-    return uses or 0
+        if view is None:
+            raise CampaignNotFound()
+        if not view.customer_found:
+            raise CustomerNotFound()
+        terms = view.terms
+        day = rules.usage_day(terms, now, store_timezone)
+        uses_today = view.uses_on_store_day
+        if day != store_day:
+            uses_today = await queries.uses_on(session, campaign_id=terms.id, customer_id=data.customer_id, day=day)
+        amount = rules.evaluate(terms, checkout=checkout, now=now, is_target=view.is_target, uses_today=uses_today)
+        use = queries.Use(terms, data.customer_id, day, data.cart_value, data.delivery_charge, amount, now)
+        written = await queries.write_use(session, use, now)
+        if not written.counted:
+            raise DailyLimitReached()
+        assert written.redemption_id is not None
+        if written.spent:
+            return NewRedemption(
+                id=written.redemption_id,
+                campaign_id=terms.id,
+                campaign_version=terms.version,
+                customer_id=data.customer_id,
+                discount_type=terms.discount_type,
+                cart_value=data.cart_value,
+                delivery_charge=data.delivery_charge,
+                discount_amount=amount,
+                created_at=now,
+            )
+        await queries.undo_use(session, use, written.redemption_id)
 
 
 async def usage(session: AsyncSession, *, customer_id: int, skip: int, limit: int) -> Sequence[Redemption]:
@@ -210,8 +147,8 @@ async def rollback(session: AsyncSession, *, redemption_id: int, reason: str | N
     its use back to the customer's day, in the caller's transaction.
 
     Works on a campaign that has ended or been deleted: the ledger must balance whatever became
-    of the campaign. Lock order (redemption, then campaign, then usage row) matches apply's
-    (campaign, then usage row), so the two never deadlock.
+    of the campaign. Locks in the checkout's order (redemption, day's use, campaign), so a rollback
+    and an apply never deadlock.
     """
     redemption = await get_redemption(session, redemption_id=redemption_id, for_update=True)
     if redemption.status == RedemptionStatus.ROLLED_BACK:
@@ -221,13 +158,6 @@ async def rollback(session: AsyncSession, *, redemption_id: int, reason: str | N
     redemption.rollback_reason = reason
     amount = redemption.discount_amount
     await session.execute(
-        update(Campaign)
-        .where(Campaign.id == redemption.campaign_id)
-        # Never below zero, even if the ledger were already wrong: reconcile would then say so.
-        .values(used_budget=case((Campaign.used_budget >= amount, Campaign.used_budget - amount), else_=0))
-        .execution_options(synchronize_session=False)
-    )
-    await session.execute(
         update(DailyUsage)
         .where(
             DailyUsage.campaign_id == redemption.campaign_id,
@@ -236,6 +166,13 @@ async def rollback(session: AsyncSession, *, redemption_id: int, reason: str | N
             DailyUsage.uses > 0,
         )
         .values(uses=DailyUsage.uses - 1)
+        .execution_options(synchronize_session=False)
+    )
+    await session.execute(
+        update(Campaign)
+        .where(Campaign.id == redemption.campaign_id)
+        # Never below zero, even if the ledger were already wrong: reconcile would then say so.
+        .values(used_budget=case((Campaign.used_budget >= amount, Campaign.used_budget - amount), else_=0))
         .execution_options(synchronize_session=False)
     )
     await session.flush()

@@ -4,13 +4,16 @@ The races themselves, on real workers, are in tests/integration/test_edits_racin
 same paths are driven one step at a time on both databases.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEvent
 from app.auth.service import ANONYMOUS
@@ -18,9 +21,8 @@ from app.campaigns import service as campaigns_service
 from app.campaigns.exceptions import CampaignNotFound
 from app.campaigns.models import Campaign
 from app.campaigns.rules import is_running, running_at
-from app.discounts import service as discounts_service
-from app.discounts.models import Redemption
-from app.discounts.schemas import ApplyRequest
+from app.discounts import queries
+from app.discounts.models import DailyUsage, Redemption
 from tests.conftest import Clock
 from tests.factories import apply, campaign_payload, create_campaign, create_customer
 
@@ -49,42 +51,62 @@ async def test_checkouts_leave_updated_at_and_version_alone(client: httpx.AsyncC
     assert unchanged["version"] == 3, "pausing a paused campaign changes nothing"
 
 
-async def test_an_apply_priced_on_replaced_terms_is_priced_again(app: FastAPI, client: httpx.AsyncClient) -> None:
+@pytest.fixture
+def read_before(monkeypatch: pytest.MonkeyPatch) -> Callable[[FastAPI, int, int], Awaitable[None]]:
+    """Make the next apply price on what it would have read now, as if it had read just before an edit."""
+
+    async def freeze(app: FastAPI, campaign_id: int, customer_id: int) -> None:
+        async with app.state.sessionmaker() as session:
+            stale = await queries.checkout_view(
+                session, campaign_id=campaign_id, customer_id=customer_id, store_day=_now().date()
+            )
+        real = queries.checkout_view
+        reads = iter([stale])
+
+        async def first_stale_then_real(session: AsyncSession, **kwargs: Any) -> queries.CheckoutView | None:
+            return next(reads, None) or await real(session, **kwargs)
+
+        monkeypatch.setattr(queries, "checkout_view", first_stale_then_real)
+
+    return freeze
+
+
+async def test_an_apply_priced_on_replaced_terms_is_taken_back_and_priced_again(
+    app: FastAPI, client: httpx.AsyncClient, read_before: Callable[[FastAPI, int, int], Awaitable[None]]
+) -> None:
     """The checkout read 20 % off; marketing changed it to 10 % before the checkout spent: it gets 10 %."""
     customer = await create_customer(client)
     campaign = await create_campaign(client, discount_percentage=20, max_discount_amount=None)
     url = f"/api/v1/campaigns/{campaign['id']}"
-    async with app.state.sessionmaker() as checkout:
-        async with checkout.begin():
-            stale = await checkout.get(Campaign, campaign["id"])  # what the checkout read: version 1, 20 %
-        assert stale is not None
-        assert (await client.put(url, json=campaign_payload(discount_percentage=10))).status_code == 200
+    await read_before(app, campaign["id"], customer["id"])
+    assert (await client.put(url, json=campaign_payload(discount_percentage=10))).status_code == 200
 
-        async with checkout.begin():
-            redemption = await discounts_service.apply(
-                checkout, data=_apply_request(campaign["id"], customer["id"]), now=_now(), store_timezone="UTC"
-            )
-    assert (redemption.discount_amount, redemption.campaign_version) == (Decimal("50.00"), 2)
+    response = await apply(client, campaign["id"], customer["id"])
+
+    assert response.status_code == 201, response.text
+    assert response.json()["discount_amount"] == 50.0
     assert (await client.get(url)).json()["used_budget"] == 50.0
+    async with app.state.sessionmaker() as session:
+        redemptions = (await session.execute(select(Redemption.discount_amount, Redemption.campaign_version))).all()
+        uses = list(await session.scalars(select(DailyUsage.uses)))
+    assert [tuple(row) for row in redemptions] == [(Decimal("50.00"), 2)], "the first attempt's writes were undone"
+    assert uses == [1]
 
 
 async def test_an_apply_on_a_campaign_deleted_after_it_was_read_is_not_found(
-    app: FastAPI, client: httpx.AsyncClient
+    app: FastAPI, client: httpx.AsyncClient, read_before: Callable[[FastAPI, int, int], Awaitable[None]]
 ) -> None:
     customer = await create_customer(client)
     campaign = await create_campaign(client)
-    async with app.state.sessionmaker() as checkout:
-        async with checkout.begin():
-            await checkout.get(Campaign, campaign["id"])
-        assert (await client.delete(f"/api/v1/campaigns/{campaign['id']}")).status_code == 204
+    await read_before(app, campaign["id"], customer["id"])
+    assert (await client.delete(f"/api/v1/campaigns/{campaign['id']}")).status_code == 204
 
-        with pytest.raises(CampaignNotFound):
-            async with checkout.begin():
-                await discounts_service.apply(
-                    checkout, data=_apply_request(campaign["id"], customer["id"]), now=_now(), store_timezone="UTC"
-                )
+    response = await apply(client, campaign["id"], customer["id"])
+
+    assert (response.status_code, response.json()["code"]) == (404, "campaign_not_found")
     async with app.state.sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(Redemption)) == 0
+        assert await session.scalar(select(func.count()).select_from(DailyUsage)) == 0
 
 
 async def test_a_campaign_is_deleted_once(app: FastAPI, client: httpx.AsyncClient) -> None:
@@ -137,10 +159,6 @@ async def test_the_sql_running_condition_agrees_with_is_running(app: FastAPI, cl
         in_python = {c.id for c in await session.scalars(select(Campaign)) if is_running(c, now)}
     assert in_sql == in_python
     assert sorted(ids[i] for i in in_sql) == ["running", "starts now"]
-
-
-def _apply_request(campaign_id: int, customer_id: int) -> ApplyRequest:
-    return ApplyRequest(campaign_id=campaign_id, customer_id=customer_id, cart_value=Decimal(500))
 
 
 def _now() -> datetime:

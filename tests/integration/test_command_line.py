@@ -38,7 +38,9 @@ async def test_a_created_key_is_printed_once_and_opens_the_api(database_url: str
     assert key.startswith("cms_live_")
     assert "cannot be shown again" in created.stderr
 
-    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False))
+    # No key cache: the revocation below must show at once (how long a worker may trust a key it
+    # has verified is tested in tests/api/test_auth.py).
+    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False, api_key_cache_seconds=0))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         assert (await client.get("/api/v1/discounts/usage/1")).status_code == 401
         with_key = await client.get("/api/v1/discounts/usage/1", headers={"Authorization": f"Bearer {key}"})
