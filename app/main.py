@@ -20,7 +20,7 @@ from app.core.db import READ_ONLY, create_engine, create_sessionmaker
 from app.core.errors import RateLimited, error_responses, install_error_handlers, is_connection_error
 from app.core.middleware import BodySizeLimitMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
-from app.core.openapi import install_openapi
+from app.core.openapi import install_openapi, operation_id
 from app.core.ratelimit import RateLimiter, rate_limit
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Campaigns, available discounts and exact, concurrency-safe redemptions.",
         lifespan=lifespan,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)
