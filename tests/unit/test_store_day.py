@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from app.core.clock import as_utc, local_day, valid_timezone, zone_names
+from app.core.config import Settings
 from app.discounts.rules import usage_day
 from tests.unit.builders import make_campaign
 
@@ -54,6 +55,8 @@ def test_unknown_time_zones_are_refused() -> None:
 def test_files_of_a_zoneinfo_directory_that_are_no_iana_zone_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="unknown time zone"):
         valid_timezone(name)
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings(store_timezone=name)
 
 
 def test_every_published_zone_is_accepted_and_has_a_day() -> None:
