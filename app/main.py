@@ -25,7 +25,7 @@ from app.core.errors import RateLimited, error_responses, install_error_handlers
 from app.core.logs import configure_logging
 from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
-from app.core.openapi import install_openapi
+from app.core.openapi import install_openapi, operation_id
 from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
 from app.core.routing import install_method_not_allowed
 from app.customers.router import router as customers_router
@@ -97,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         # Swagger UI would otherwise send the schema to swagger.io's online validator.
         swagger_ui_parameters={"validatorUrl": None},
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.engine = create_engine(settings)

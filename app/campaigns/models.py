@@ -5,7 +5,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
 from app.core.db import Base, Cents, UtcDateTime
@@ -76,19 +76,12 @@ class Campaign(Base):
     # Deleting keeps the row, so redemptions and usage history stay whole.
     deleted_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), index=True)
 
-    # Loaded only where a response shows it (`campaigns.service.get(..., with_targets=True)`):
-    # a checkout must not read a 100,000-customer list to price one cart.
-    targets: Mapped[list["CampaignTarget"]] = relationship(
-        cascade="all, delete-orphan", order_by="CampaignTarget.customer_id"
-    )
+    # No `targets` relationship: a target list can hold 100,000 customers, so it is only ever
+    # counted, paged or changed in SQL (campaigns.service), never loaded with its campaign.
 
     @property
     def remaining_budget(self) -> Decimal:
         return self.total_budget - self.used_budget
-
-    @property
-    def target_customer_ids(self) -> list[int]:
-        return [target.customer_id for target in self.targets]
 
 
 class CampaignTarget(Base):

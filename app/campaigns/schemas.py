@@ -4,16 +4,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
 
 from app.campaigns.models import Campaign, CampaignStatus, DiscountType
 from app.campaigns.rules import derive_status
 from app.core.clock import TimeZoneName, UtcDatetime
 from app.core.money import Money, MoneyOut, Percentage, PositiveMoney
-from app.core.schemas import Description, Id, Name, RequestModel, ResponseModel
+from app.core.schemas import Description, Id, Name, RequestModel, ResponseModel, StrictBool
 
 # A sanity ceiling; the configured cap (MAX_TARGET_CUSTOMERS) is checked by the service.
 MAX_TARGETS = 1_000_000
+# A single-campaign answer lists the targets in full up to this many; past it, page through /targets.
+TARGETS_SHOWN = 1_000
+# Validation context key: how many stored targets an edit keeps when it does not name target_customer_ids.
+KEPT_TARGETS = "kept_targets"
 
 _EXAMPLE: dict[str, Any] = {
     "name": "Weekend 20% off",
@@ -30,28 +34,76 @@ _EXAMPLE: dict[str, Any] = {
     "target_customer_ids": [],
 }
 
+_NOT_NULL = {"type": ["number", "string"]}
+# The rules between fields, as far as JSON Schema can say them (start_date < end_date it cannot).
+_CROSS_FIELD_RULES: dict[str, Any] = {
+    "allOf": [
+        {
+            "oneOf": [
+                {
+                    "required": ["discount_percentage"],
+                    "properties": {"discount_percentage": _NOT_NULL, "discount_flat": {"type": "null"}},
+                },
+                {
+                    "required": ["discount_flat"],
+                    "properties": {"discount_flat": _NOT_NULL, "discount_percentage": {"type": "null"}},
+                },
+            ]
+        },
+        {
+            "anyOf": [
+                {
+                    "required": ["is_targeted", "target_customer_ids"],
+                    "properties": {"is_targeted": {"const": True}, "target_customer_ids": {"minItems": 1}},
+                },
+                {"properties": {"is_targeted": {"const": False}, "target_customer_ids": {"maxItems": 0}}},
+            ]
+        },
+    ]
+}
+CROSS_FIELD_RULES_TEXT = (
+    "Exactly one of discount_percentage and discount_flat is given (the other absent or null); "
+    "start_date is before end_date; a targeted campaign (is_targeted: true) has a non-empty "
+    "target_customer_ids, an untargeted one none; every target is an existing customer, "
+    "at most MAX_TARGET_CUSTOMERS of them."
+)
+
+_PERCENTAGE_DOC = "The discount in percent, or null with discount_flat"
+_FLAT_DOC = "A flat amount off, or null with discount_percentage"
+_START_DOC = "ISO 8601 date and time; without an offset it is UTC; within the years 1 to 9999 in UTC"
+_DAILY_LIMIT_DOC = "How often one customer may use the campaign per day (the store's day, or the campaign's timezone)"
+_CAP_DOC = "The cap on one discount; null: none"
+_TIMEZONE_DOC = "IANA zone where the daily limit's day starts; null: STORE_TIMEZONE"
+_TARGETED_DOC = "true: only the customers in target_customer_ids get the discount"
+_TARGETS_DOC = "The customers of a targeted campaign (ids of existing customers); empty otherwise"
+
 
 class CampaignWrite(RequestModel):
-    """The editable fields: what POST creates and PUT replaces."""
+    """A whole campaign, as POST creates it; a PUT or PATCH result is checked by this model too."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [_EXAMPLE]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [_EXAMPLE], "description": CROSS_FIELD_RULES_TEXT, **_CROSS_FIELD_RULES},
+    )
 
     name: Name
     description: Description = ""
     discount_type: DiscountType
-    discount_percentage: Percentage | None = Field(default=None, description="0 < p <= 100; or give discount_flat")
-    discount_flat: PositiveMoney | None = Field(default=None, description="A flat amount; or give discount_percentage")
-    start_date: UtcDatetime = Field(description="ISO 8601; without an offset it is UTC")
-    end_date: UtcDatetime
+    discount_percentage: Percentage | None = Field(default=None, description=_PERCENTAGE_DOC)
+    discount_flat: PositiveMoney | None = Field(default=None, description=_FLAT_DOC)
+    start_date: UtcDatetime = Field(description=_START_DOC)
+    end_date: UtcDatetime = Field(description=f"After start_date. {_START_DOC}")
     total_budget: Money
-    max_usage_per_customer_per_day: Annotated[int, Field(ge=1, le=1_000_000)]
-    min_cart_value: Money = Decimal("0.00")
-    max_discount_amount: PositiveMoney | None = Field(default=None, description="The cap on one discount; null: none")
-    timezone: TimeZoneName | None = Field(
-        default=None, description="IANA zone where the daily limit's day starts; null: STORE_TIMEZONE"
+    max_usage_per_customer_per_day: Annotated[int, Field(ge=1, le=1_000_000, strict=True)] = Field(
+        default=1, description=_DAILY_LIMIT_DOC
     )
-    is_targeted: bool = False
-    target_customer_ids: Annotated[list[Id], Field(max_length=MAX_TARGETS)] = []
+    min_cart_value: Money = Decimal("0.00")
+    max_discount_amount: PositiveMoney | None = Field(default=None, description=_CAP_DOC)
+    timezone: TimeZoneName | None = Field(default=None, description=_TIMEZONE_DOC)
+    is_targeted: StrictBool = Field(default=False, description=_TARGETED_DOC)
+    target_customer_ids: Annotated[list[Id], Field(max_length=MAX_TARGETS)] = Field(
+        default=[], description=_TARGETS_DOC
+    )
 
     @field_validator("target_customer_ids")
     @classmethod
@@ -59,14 +111,16 @@ class CampaignWrite(RequestModel):
         return sorted(set(ids))
 
     @model_validator(mode="after")
-    def _consistent(self) -> Self:
+    def _consistent(self, info: ValidationInfo) -> Self:
         if (self.discount_percentage is None) == (self.discount_flat is None):
             raise ValueError("give exactly one of discount_percentage and discount_flat")
         if self.start_date >= self.end_date:
             raise ValueError("start_date must be before end_date")
-        if self.is_targeted and not self.target_customer_ids:
+        # An edit that does not name the targets keeps the stored ones: they count without being loaded.
+        targets = len(self.target_customer_ids) or (info.context or {}).get(KEPT_TARGETS, 0)
+        if self.is_targeted and not targets:
             raise ValueError("a targeted campaign needs a non-empty target_customer_ids")
-        if not self.is_targeted and self.target_customer_ids:
+        if not self.is_targeted and targets:
             raise ValueError("target_customer_ids is only for targeted campaigns: set is_targeted to true")
         return self
 
@@ -75,15 +129,57 @@ class CampaignCreate(CampaignWrite):
     pass
 
 
-class CampaignUpdate(CampaignWrite):
-    pass
+def _no_defaults(schema: dict[str, Any]) -> None:
+    # A field left out is kept, not set to a default: the schema must not suggest one.
+    for field in schema.get("properties", {}).values():
+        field.pop("default", None)
+    # Of the rules between fields, the one an edit can break on its own: both kinds of discount.
+    schema["not"] = {
+        "required": ["discount_percentage", "discount_flat"],
+        "properties": {"discount_percentage": _NOT_NULL, "discount_flat": _NOT_NULL},
+    }
+    schema["description"] = (
+        "Each field named replaces the stored one. The campaign that results must follow the rules of a "
+        "create: " + CROSS_FIELD_RULES_TEXT
+    )
+
+
+class _Changes(RequestModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_no_defaults)
+
+    def changes(self) -> dict[str, Any]:
+        """The fields the caller named, with their values."""
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+def _every_field_optional(model: type[CampaignWrite]) -> dict[str, Any]:
+    """The fields of `model` with the same types and checks, none required and none defaulted."""
+    fields: dict[str, Any] = {}
+    for name, field in model.model_fields.items():
+        annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+        fields[name] = (annotation, Field(default=None, description=field.description))
+    return fields
+
+
+CampaignUpdate = create_model(
+    "CampaignUpdate",
+    __base__=_Changes,
+    __doc__="""The fields a PUT or PATCH changes: each one named replaces the stored value, the others stay.
+
+    Naming discount_flat (not null) switches a percentage campaign to flat and clears
+    discount_percentage, and the reverse; naming is_targeted: false clears the targets. The
+    result is checked exactly as a create is (same rules, same messages).""",
+    **_every_field_optional(CampaignWrite),
+)
 
 
 class CampaignStatusUpdate(RequestModel):
     status: Literal["active", "paused"]
 
 
-class CampaignRead(ResponseModel):
+class CampaignSummary(ResponseModel):
+    """A campaign as lists show it: its targets by their number only."""
+
     id: int
     name: str
     description: str
@@ -100,13 +196,23 @@ class CampaignRead(ResponseModel):
     max_discount_amount: MoneyOut | None
     timezone: str | None
     is_targeted: bool
-    target_customer_ids: list[int]
+    target_count: int = Field(description="How many customers a targeted campaign is for (0 when untargeted)")
     status: CampaignStatus
     version: int = Field(description="The terms' version: every edit bumps it, checkouts never do")
     created_at: datetime
     updated_at: datetime = Field(description="When the campaign was last edited (checkouts do not change it)")
 
     @classmethod
-    def present(cls, campaign: Campaign, now: datetime) -> "CampaignRead":
-        fields = {name: getattr(campaign, name) for name in cls.model_fields if name != "status"}
-        return cls.model_validate({**fields, "status": derive_status(campaign, now)})
+    def present(cls, campaign: Campaign, now: datetime, **extra: Any) -> Self:
+        names = set(cls.model_fields) - {"status", *extra}
+        fields = {name: getattr(campaign, name) for name in names}
+        return cls.model_validate({**fields, **extra, "status": derive_status(campaign, now)})
+
+
+class CampaignRead(CampaignSummary):
+    """One campaign, as a read or a write answers it."""
+
+    target_customer_ids: list[int] | None = Field(
+        description=f"Every target's customer id, ascending, when target_count is at most {TARGETS_SHOWN}; "
+        "null past that: page through GET /api/v1/campaigns/{campaign_id}/targets"
+    )

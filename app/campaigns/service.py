@@ -1,62 +1,125 @@
-"""Campaign use cases. Callers own the transaction; these functions only flush."""
+"""Campaign use cases. Callers own the transaction; these functions only flush.
 
-from collections.abc import Sequence
+A target list can hold 100,000 customers, so no use case here loads it: lists and
+edits count targets with COUNT, a new list replaces the old one in SQL, and a
+single campaign's targets are shown in full only up to TARGETS_SHOWN.
+"""
+
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, not_, select, update
+from pydantic import ValidationError
+from sqlalchemy import ColumnElement, Select, and_, func, not_, select
+from sqlalchemy import delete as sql_delete
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
+from app.campaigns import edits
 from app.campaigns.exceptions import BudgetBelowSpent, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
-from app.campaigns.schemas import CampaignCreate, CampaignUpdate, CampaignWrite
+from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
+from app.core.db import insert_for
 from app.core.errors import ValidationFailed
 from app.customers import service as customers_service
 
-_EDITABLE = tuple(name for name in CampaignWrite.model_fields if name != "target_customer_ids")
+# Ids per statement: under every driver's parameter limit (SQLite and asyncpg: 32,766).
+_CHUNK = 5000
 
 
-def snapshot(campaign: Campaign) -> dict[str, Any]:
+def snapshot(campaign: Campaign, target_count: int) -> dict[str, Any]:
     """The editable fields as the audit log records them (the target list by its size)."""
-    fields = {name: getattr(campaign, name) for name in _EDITABLE}
-    return {**fields, "target_customers": len(campaign.targets)}
+    return {**edits.stored_fields(campaign), "target_customers": target_count}
 
 
-async def _check_targets(session: AsyncSession, data: CampaignWrite, max_targets: int) -> None:
-    if len(data.target_customer_ids) > max_targets:
+async def _check_targets(session: AsyncSession, customer_ids: list[int], max_targets: int) -> None:
+    if len(customer_ids) > max_targets:
         raise ValidationFailed(
             f"target_customer_ids: at most {max_targets} customers per campaign", field="target_customer_ids"
         )
-    missing = await customers_service.missing_ids(session, customer_ids=data.target_customer_ids)
+    missing = await customers_service.missing_ids(session, customer_ids=customer_ids)
     if missing:
         shown = ", ".join(str(customer_id) for customer_id in missing[:20])
         more = f" and {len(missing) - 20} more" if len(missing) > 20 else ""
         raise ValidationFailed(f"target_customer_ids: no customer with id {shown}{more}", field="target_customer_ids")
 
 
-async def _set_targets(campaign: Campaign, customer_ids: list[int]) -> None:
-    """Change the target list by difference: re-adding a kept row would collide with its old self."""
-    wanted = set(customer_ids)
-    current = await campaign.awaitable_attrs.targets
-    kept = [target for target in current if target.customer_id in wanted]
-    have = {target.customer_id for target in kept}
-    campaign.targets = kept + [CampaignTarget(customer_id=customer_id) for customer_id in sorted(wanted - have)]
+def _chunks(ids: list[int]) -> list[list[int]]:
+    return [ids[start : start + _CHUNK] for start in range(0, len(ids), _CHUNK)]
+
+
+async def _add_targets(session: AsyncSession, campaign_id: int, customer_ids: list[int]) -> None:
+    """Insert the targets that are not there yet; the ones already there stay untouched."""
+    insert = insert_for(session)
+    statement = insert(CampaignTarget.__table__).on_conflict_do_nothing()
+    for chunk in _chunks(customer_ids):
+        await session.execute(statement, [{"campaign_id": campaign_id, "customer_id": id_} for id_ in chunk])
+
+
+async def _replace_targets(session: AsyncSession, campaign_id: int, customer_ids: list[int]) -> None:
+    """Make the campaign's targets exactly `customer_ids` (sorted, distinct), without reading them.
+
+    Rows not wanted are deleted chunk by chunk: each chunk of the sorted list owns the
+    interval of ids up to its last one, and the rows there that it does not name go."""
+    targets = sql_delete(CampaignTarget).where(CampaignTarget.campaign_id == campaign_id)
+    chunks = _chunks(customer_ids)
+    low: int | None = None
+    for index, chunk in enumerate(chunks):
+        unwanted = targets.where(CampaignTarget.customer_id.not_in(chunk))
+        if low is not None:
+            unwanted = unwanted.where(CampaignTarget.customer_id > low)
+        if index < len(chunks) - 1:
+            unwanted = unwanted.where(CampaignTarget.customer_id <= chunk[-1])
+        await session.execute(unwanted.execution_options(synchronize_session=False))
+        low = chunk[-1]
+    if not chunks:
+        await session.execute(targets.execution_options(synchronize_session=False))
+    await _add_targets(session, campaign_id, customer_ids)
+
+
+def _target_count_of(campaign_id: Any) -> Select[int]:
+    return select(func.count()).select_from(CampaignTarget).where(CampaignTarget.campaign_id == campaign_id)
+
+
+async def count_targets(session: AsyncSession, *, campaign_id: int) -> int:
+    return await session.scalar(_target_count_of(campaign_id)) or 0
+
+
+async def shown_targets(session: AsyncSession, *, campaign_id: int) -> tuple[int, list[int] | None]:
+    """How many targets the campaign has and, up to TARGETS_SHOWN of them, their ids (else None)."""
+    count = await count_targets(session, campaign_id=campaign_id)
+    if count > TARGETS_SHOWN:
+        return count, None
+    return count, list(await session.scalars(_targets_in_order(campaign_id)))
+
+
+def _targets_in_order(campaign_id: int) -> Select[int]:
+    return (
+        select(CampaignTarget.customer_id)
+        .where(CampaignTarget.campaign_id == campaign_id)
+        .order_by(CampaignTarget.customer_id)
+    )
+
+
+async def targets(session: AsyncSession, *, campaign_id: int, skip: int, limit: int) -> Sequence[int]:
+    """One page of a campaign's target customer ids, ascending."""
+    await get(session, campaign_id=campaign_id)
+    return (await session.scalars(_targets_in_order(campaign_id).offset(skip).limit(limit))).all()
 
 
 async def create(
     session: AsyncSession, *, data: CampaignCreate, actor: Principal, now: datetime, max_targets: int
 ) -> Campaign:
-    await _check_targets(session, data, max_targets)
-    campaign = Campaign(**{name: getattr(data, name) for name in _EDITABLE}, targets=[], created_at=now, updated_at=now)
-    await _set_targets(campaign, data.target_customer_ids)
+    await _check_targets(session, data.target_customer_ids, max_targets)
+    campaign = Campaign(**{name: getattr(data, name) for name in edits.EDITABLE}, created_at=now, updated_at=now)
     session.add(campaign)
     await session.flush()
-    await _audit(session, campaign, "created", snapshot(campaign), actor, now)
+    await _add_targets(session, campaign.id, data.target_customer_ids)
+    await _audit(session, campaign, "created", snapshot(campaign, len(data.target_customer_ids)), actor, now)
     return campaign
 
 
@@ -68,12 +131,9 @@ async def _audit(
     )
 
 
-async def get(session: AsyncSession, *, campaign_id: int, with_targets: bool = False) -> Campaign:
-    """A campaign that has not been deleted, or CampaignNotFound."""
-    query = select(Campaign).where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
-    if with_targets:
-        query = query.options(selectinload(Campaign.targets))
-    campaign = await session.scalar(query)
+async def get(session: AsyncSession, *, campaign_id: int) -> Campaign:
+    """A campaign that has not been deleted (its targets not loaded), or CampaignNotFound."""
+    campaign = await session.scalar(select(Campaign).where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None)))
     if campaign is None:
         raise CampaignNotFound()
     return campaign
@@ -102,39 +162,57 @@ async def list_(
     status: CampaignStatus | None = None,
     is_targeted: bool | None = None,
     now: datetime,
-) -> Sequence[Campaign]:
-    query = select(Campaign).where(Campaign.deleted_at.is_(None)).options(selectinload(Campaign.targets))
+) -> list[tuple[Campaign, int]]:
+    """A page of campaigns, each with its number of targets (counted, not loaded)."""
+    target_count = _target_count_of(Campaign.id).scalar_subquery()
+    query = select(Campaign, target_count).where(Campaign.deleted_at.is_(None))
     if discount_type is not None:
         query = query.where(Campaign.discount_type == discount_type)
     if is_targeted is not None:
         query = query.where(Campaign.is_targeted == is_targeted)
     if status is not None:
         query = query.where(_status_condition(status, now))
-    result = await session.scalars(query.order_by(Campaign.id).offset(skip).limit(limit))
-    return result.all()
+    rows = await session.execute(query.order_by(Campaign.id).offset(skip).limit(limit))
+    return [(campaign, count) for campaign, count in rows]
 
 
-async def replace(
+async def update(
     session: AsyncSession,
     *,
     campaign: Campaign,
-    data: CampaignUpdate,
+    changes: Mapping[str, Any],
     actor: Principal,
     now: datetime,
     max_targets: int,
 ) -> Campaign:
-    """PUT: every editable field replaced."""
-    await _check_targets(session, data, max_targets)
+    """PUT and PATCH: the named fields change, the others stay (`edits.merge`), and the
+    result must pass every check a create passes."""
+    # Locked first: the check below compares with what has really been spent, and the edit
+    # starts from the latest terms.
     await _lock_for_edit(session, campaign)
+    target_count = await count_targets(session, campaign_id=campaign.id)
+    try:
+        edit = edits.merge(edits.stored_fields(campaign), changes, target_count=target_count)
+    except ValidationError as exc:
+        raise ValidationFailed.from_pydantic(exc) from None
+    if edit.target_customer_ids:
+        await _check_targets(session, edit.target_customer_ids, max_targets)
+    data = edit.campaign
     if data.total_budget < campaign.used_budget:
         raise BudgetBelowSpent(f"total_budget {data.total_budget} is below the {campaign.used_budget} already spent.")
-    before = snapshot(campaign)
-    for name in _EDITABLE:
+    before = snapshot(campaign, target_count)
+    for name in edits.EDITABLE:
         setattr(campaign, name, getattr(data, name))
-    _edited(campaign, now)
-    await _set_targets(campaign, data.target_customer_ids)
-    await session.flush()
-    await _audit(session, campaign, "updated", audit_service.diff(before, snapshot(campaign)), actor, now)
+    if edit.target_customer_ids is not None:
+        await _replace_targets(session, campaign.id, edit.target_customer_ids)
+        target_count = len(edit.target_customer_ids)
+    changed = audit_service.diff(before, snapshot(campaign, target_count))
+    # A new target list is new terms even when its size is the same; an edit that names only what
+    # is already there changes nothing, not even the version.
+    if changed or edit.target_customer_ids is not None:
+        _edited(campaign, now)
+        await session.flush()
+        await _audit(session, campaign, "updated", changed, actor, now)
     return campaign
 
 
@@ -155,7 +233,7 @@ async def delete(session: AsyncSession, *, campaign_id: int, actor: Principal, n
     """Soft-delete: one guarded UPDATE, so of several concurrent deletes exactly one succeeds
     (and writes the audit row); the others find it gone and answer CampaignNotFound."""
     deleted = await session.scalar(
-        update(Campaign)
+        sql_update(Campaign)
         .where(Campaign.id == campaign_id, Campaign.deleted_at.is_(None))
         .values(deleted_at=now, updated_at=now, version=Campaign.version + 1)
         .returning(Campaign.id)

@@ -4,13 +4,17 @@
 instant into the date on the wall clocks of a time zone.
 """
 
+import re
 from datetime import UTC, date, datetime
 from functools import cache
-from typing import Annotated
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+from importlib import resources
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends
-from pydantic import AfterValidator
+from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 
 def utc_now() -> datetime:
@@ -31,16 +35,46 @@ def as_utc(value: datetime) -> datetime:
         return value.replace(tzinfo=UTC)
     try:
         return value.astimezone(UTC)
-    except OverflowError as exc:
-        raise ValueError("datetime is out of range once converted to UTC") from exc
+    except OverflowError:
+        # A limit JSON Schema's date-time cannot state: the instant must fall in years 1 to 9999 in UTC.
+        raise PydanticCustomError(
+            "datetime_out_of_range", "Input should fall within the years 1 to 9999 once converted to UTC"
+        ) from None
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+# An ISO 8601 date and time: `2026-01-01T00:00:00Z`, an offset or none (UTC), a `T` or a space.
+_ISO_DATETIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
+
+
+def iso_datetime_string(value: Any) -> Any:
+    """Only an ISO 8601 string is a date: `0` or `"1700000000"` are not read as seconds since 1970."""
+    if isinstance(value, datetime):
+        return value  # from Python callers
+    if not isinstance(value, str) or not _ISO_DATETIME.fullmatch(value):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be an ISO 8601 date and time string, such as 2026-01-01T00:00:00Z"
+        )
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(iso_datetime_string), AfterValidator(as_utc)]
+
+
+def iso_utc(value: datetime) -> str:
+    """An instant as responses write it: ISO 8601 in UTC, `Z` for the offset."""
+    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def valid_timezone(name: str) -> str:
-    """An IANA time zone name such as `America/New_York`, or ValueError."""
-    if name not in _zone_names():
+    """An IANA time zone name such as `America/New_York`, or ValueError.
+
+    Only the zones of the IANA database (the `tzdata` package's list) count: not what
+    a system's zoneinfo directory also holds (`localtime`, `posixrules`, `posix/...`,
+    `right/...`), nor `Factory`, a placeholder that is no place's time."""
+    if name not in zone_names():
         raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/Berlin'")
     try:
         ZoneInfo(name)
@@ -50,11 +84,36 @@ def valid_timezone(name: str) -> str:
 
 
 @cache
-def _zone_names() -> frozenset[str]:
-    return frozenset(available_timezones() | {"UTC"})
+def zone_names() -> frozenset[str]:
+    """The IANA zone names (links such as `US/Eastern` included), without `Factory`."""
+    listed = resources.files("tzdata").joinpath("zones").read_text(encoding="utf-8").split()
+    return frozenset(listed) - {"Factory"}
 
 
-TimeZoneName = Annotated[str, AfterValidator(valid_timezone)]
+class _TimeZoneName:
+    """A str checked by `valid_timezone`, published once as the `TimeZoneName` schema: the list of names."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            valid_timezone, core_schema.str_schema(strict=True), ref="TimeZoneName"
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        definition = handler.resolve_ref_schema(reference)
+        definition.update(
+            title="TimeZoneName",
+            description="An IANA time zone name, such as Europe/Berlin",
+            enum=sorted(zone_names()),
+        )
+        return reference
+
+
+TimeZoneName = Annotated[str, _TimeZoneName]
 
 
 def local_day(instant: datetime, timezone: str) -> date:

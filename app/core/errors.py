@@ -1,11 +1,12 @@
 """One error type and one place that renders every error as `{"code", "detail"}`."""
 
+import sys
 from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
@@ -38,7 +39,17 @@ class ValidationFailed(AppError):
 
     def __init__(self, detail: str, *, field: str, location: str = "body") -> None:
         super().__init__(detail)
-        self.errors = [{"loc": [location, field], "msg": detail, "type": self.code}]
+        self.errors: list[dict[str, Any]] = [{"loc": [location, field], "msg": detail, "type": self.code}]
+
+    @classmethod
+    def from_pydantic(cls, exc: ValidationError, *, location: str = "body") -> "ValidationFailed":
+        """A model checked in the service (an edit's result) fails like a request body: same shape, same messages."""
+        fields = [
+            {"loc": [location, *error["loc"]], "msg": error["msg"], "type": error["type"]} for error in exc.errors()
+        ]
+        error = cls(_validation_detail(fields), field="")
+        error.errors = fields
+        return error
 
 
 class RateLimited(AppError):
@@ -88,10 +99,14 @@ def error_body(error: AppError) -> dict[str, Any]:
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     fields = []
     for error in exc.errors():
+        message = str(error.get("msg", ""))
+        reason = (error.get("ctx") or {}).get("error")
+        if error.get("type") == "json_invalid" and reason:
+            message = f"{message}: {reason}"  # "JSON decode error: Expecting ',' delimiter"
         fields.append(
             {
                 "loc": [part if isinstance(part, int) else str(part) for part in error.get("loc", ())],
-                "msg": str(error.get("msg", "")),
+                "msg": message,
                 "type": str(error.get("type", "")),
             }
         )
@@ -112,6 +127,23 @@ def _validation_detail(fields: list[dict[str, Any]]) -> str:
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
+def _why_unparsable(cause: BaseException | None) -> str:
+    """What FastAPI's bare 400 "error parsing the body" was about, from the exception it wraps.
+
+    `json.loads` raises JSONDecodeError for bad syntax (FastAPI makes that a 422 itself);
+    what reaches here is the rest: bytes that are not text, nesting deeper than the parser's
+    recursion limit, an integer longer than Python converts, a number no Decimal holds."""
+    if isinstance(cause, UnicodeDecodeError):
+        return "the body is not valid UTF-8 text"
+    if isinstance(cause, RecursionError):
+        return "the body is nested too deeply to parse"
+    if isinstance(cause, ValueError) and "digits" in str(cause):
+        return f"a number in the body has more than {sys.get_int_max_str_digits()} digits"
+    if isinstance(cause, ArithmeticError):
+        return "a number in the body is out of any representable range"
+    return "the body cannot be parsed as JSON"
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
     async def _app_error(request: Request, exc: AppError) -> JSONResponse:
@@ -128,9 +160,9 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE_BODY:
-            # FastAPI answers 400 for a body that is not even text (bad UTF-8); to a caller
-            # it is malformed JSON like any other, so it gets the same 422.
-            fields = [{"loc": ["body"], "msg": "the body is not valid UTF-8 JSON", "type": "json_invalid"}]
+            # FastAPI answers 400 for a body its JSON parser fails on other than by syntax;
+            # to a caller it is malformed JSON like any other, so it gets the same 422.
+            fields = [{"loc": ["body"], "msg": _why_unparsable(exc.__cause__), "type": "json_invalid"}]
             return JSONResponse(
                 _body("validation_error", _validation_detail(fields), errors=fields),
                 status.HTTP_422_UNPROCESSABLE_CONTENT,

@@ -3,12 +3,16 @@
 FastAPI documents a 422 body of its own shape and knows nothing of the
 answers middleware and guards give (401, 403, 413, 429, 503, 500); fuzzers
 check responses against this schema, so it must say what the service says.
+Each operation is named after its handler (`apply_discount`), so a generated
+client reads like the code, and responses carry OpenAPI links from what a
+call creates to the calls that use it.
 """
 
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from app.core.errors import ErrorBody, ValidationErrorBody
 
@@ -26,6 +30,54 @@ _GUARDED_ROUTE = {
     "403": "insufficient_scope: the key lacks the scope",
     "429": "rate_limited: see Retry-After",
 }
+
+
+# Which operation's answer feeds which operation's parameters: (operationId, status) -> links.
+_CAMPAIGN_ID = {"campaign_id": "$response.body#/id"}
+_CAMPAIGN_OPERATIONS = [
+    "get_campaign",
+    "replace_campaign",
+    "update_campaign",
+    "set_campaign_status",
+    "delete_campaign",
+    "campaign_history",
+    "list_campaign_targets",
+]
+_LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("create_customer", "201"): {
+        "GetCustomer": {"operationId": "get_customer", "parameters": {"customer_id": "$response.body#/id"}},
+        "CustomerUsage": {"operationId": "customer_usage", "parameters": {"customer_id": "$response.body#/id"}},
+        "ApplyForCustomer": {"operationId": "apply_discount", "requestBody": {"customer_id": "$response.body#/id"}},
+    },
+    ("create_campaign", "201"): {
+        **{operation: {"operationId": operation, "parameters": _CAMPAIGN_ID} for operation in _CAMPAIGN_OPERATIONS},
+        "ApplyCampaign": {"operationId": "apply_discount", "requestBody": {"campaign_id": "$response.body#/id"}},
+    },
+    **{
+        (edit, "200"): {
+            operation: {"operationId": operation, "parameters": _CAMPAIGN_ID}
+            for operation in ("get_campaign", "delete_campaign", "update_campaign")
+        }
+        for edit in ("replace_campaign", "update_campaign", "set_campaign_status")
+    },
+    ("apply_discount", "201"): {
+        "GetRedemption": {"operationId": "get_redemption", "parameters": {"redemption_id": "$response.body#/id"}},
+        "RollBack": {"operationId": "rollback_redemption", "parameters": {"redemption_id": "$response.body#/id"}},
+        "CustomerUsage": {
+            "operationId": "customer_usage",
+            "parameters": {"customer_id": "$response.body#/customer_id", "campaign_id": "$response.body#/campaign_id"},
+        },
+        "GetCampaign": {"operationId": "get_campaign", "parameters": {"campaign_id": "$response.body#/campaign_id"}},
+    },
+    ("rollback_redemption", "200"): {
+        "GetRedemption": {"operationId": "get_redemption", "parameters": {"redemption_id": "$response.body#/id"}},
+    },
+}
+
+
+def operation_id(route: APIRoute) -> str:
+    """The handler's name: `apply_discount`, not `apply_discount_api_v1_discounts_apply_post`."""
+    return route.name
 
 
 def _error(description: str) -> dict[str, Any]:
@@ -51,6 +103,9 @@ def install_openapi(app: FastAPI) -> None:
         for path, operations in schema.get("paths", {}).items():
             for operation in operations.values():
                 responses = operation.setdefault("responses", {})
+                for (source, status), links in _LINKS.items():
+                    if operation.get("operationId") == source:
+                        responses[status]["links"] = links
                 extra = dict(_EVERY_ROUTE)
                 if path.startswith("/api/v1"):
                     extra.update(_GUARDED_ROUTE)

@@ -1,20 +1,78 @@
-"""Field types and base models shared by every domain's schemas."""
+"""Field types and base models shared by every domain's schemas.
 
-from typing import Annotated
+Input is taken in one spelling only, so that a value never means something its sender
+did not write: an id is a JSON integer (not `true`, `"1"` or `1.0`), a boolean is
+`true`/`false`, and ids and numbers in a path or query string are plain ASCII digits
+(`+1`, `01`, `1.0`, ` 1` or Arabic-Indic digits are refused, not read as 1).
+"""
+
+from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic_core import PydanticCustomError
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers in the database
 
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
-# Printable text: PostgreSQL refuses NUL bytes in text, so they are refused here with a 422.
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255, pattern=r"^[^\x00]*$")]
+# In a JSON body: an integer, nothing else (strict mode refuses booleans, strings and floats).
+Id = Annotated[int, Field(ge=1, le=MAX_ID, strict=True)]
+StrictBool = Annotated[bool, Field(strict=True)]
+# What `str.strip()` removes, spelled as \uXXXX escapes that Python, Rust (pydantic) and ECMA-262 regexes read alike.
+_WHITESPACE = "".join(f"\\u{ord(char):04x}" for char in map(chr, range(0x10000)) if char.isspace())
+# A name has a character other than whitespace; the published pattern says so, for the name as sent.
+NAME_PATTERN = rf"^[^\x00]*[^\x00{_WHITESPACE}][^\x00]*$"
+
+
+def _stripped_name(value: str) -> str:
+    name = value.strip()
+    if not name:
+        raise PydanticCustomError("string_too_short", "String should have a character other than whitespace")
+    return name
+
+
+# Printable text: PostgreSQL refuses NUL bytes in text, so they are refused here with a 422. A name is
+# stored without the whitespace around it.
+Name = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00]*$"),
+    AfterValidator(_stripped_name),
+    Field(json_schema_extra={"pattern": NAME_PATTERN}),
+]
 Description = Annotated[str, StringConstraints(max_length=5000, pattern=r"^[^\x00]*$")]
 
-PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
-Skip = Annotated[int, Query(ge=0, le=MAX_ID, description="How many items to skip.")]
-Limit = Annotated[int, Query(ge=1, le=1000, description="How many items to return (at most 1000).")]
+
+def canonical_int(value: Any) -> Any:
+    """A path or query integer as plain digits: `42`, not `+42`, `042`, `42.0`, ` 42` or non-ASCII digits."""
+    if not isinstance(value, str):
+        return value  # the strict int schema after this decides
+    if value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0")):
+        if len(value) > 19:  # past any id or count; int() of thousands of digits is refused anyway
+            raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": MAX_ID})
+        return int(value)
+    raise PydanticCustomError(
+        "int_parsing",
+        "Input should be a whole number in plain digits, such as 42: no sign, leading zero, space or point",
+    )
+
+
+def true_or_false(value: Any) -> Any:
+    """A query-string boolean: `true` or `false`, nothing else (not `1`, `yes`, `on`, `True`)."""
+    if isinstance(value, str):
+        if value not in ("true", "false"):
+            raise PydanticCustomError("bool_parsing", "Input should be true or false")
+        return value == "true"
+    return value
+
+
+_PLAIN_INT = BeforeValidator(canonical_int)
+
+PathId = Annotated[int, Path(ge=1, le=MAX_ID, strict=True), _PLAIN_INT]
+Skip = Annotated[int, Query(ge=0, le=MAX_ID, strict=True, description="How many items to skip."), _PLAIN_INT]
+Limit = Annotated[
+    int, Query(ge=1, le=1000, strict=True, description="How many items to return (at most 1000)."), _PLAIN_INT
+]
+QueryId = Annotated[int, Field(ge=1, le=MAX_ID, strict=True), _PLAIN_INT]
+QueryBool = Annotated[bool, Field(strict=True), BeforeValidator(true_or_false)]
 
 
 class RequestModel(BaseModel):

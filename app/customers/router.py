@@ -10,13 +10,14 @@ from app.auth.models import Scope
 from app.core.clock import NowDep
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import error_responses
+from app.core.exact_json import ExactJsonRoute
 from app.core.schemas import Limit, PathId, Skip
 from app.customers import service
 from app.customers.exceptions import CustomerExists, CustomerNotFound
 from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate, CustomerRead
 
-router = APIRouter(prefix="/customers", tags=["customers"])
+router = APIRouter(prefix="/customers", tags=["customers"], route_class=ExactJsonRoute)
 
 _READ = Depends(access("read", Scope.READ, Scope.CAMPAIGNS_WRITE, Scope.CHECKOUT))
 _WRITE = Depends(access("write", Scope.CAMPAIGNS_WRITE))

@@ -1,17 +1,19 @@
 """HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
 
 from collections.abc import Sequence
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Query, status
 
 from app.auth.dependencies import access
 from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
-from app.core.clock import NowDep
+from app.core.clock import NowDep, UtcDatetime
 from app.core.config import SettingsDep
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import RateLimited, error_responses
-from app.core.schemas import Limit, PathId, Skip
+from app.core.exact_json import ExactJsonRoute
+from app.core.schemas import Limit, PathId, QueryId, Skip
 from app.customers.exceptions import CustomerNotFound
 from app.discounts import service
 from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound
@@ -21,7 +23,7 @@ from app.idempotency import service as idempotency
 from app.idempotency.dependencies import Idempotent
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 
-router = APIRouter(prefix="/discounts", tags=["discounts"])
+router = APIRouter(prefix="/discounts", tags=["discounts"], route_class=ExactJsonRoute)
 
 _CHECKOUT_READ = Depends(access("read", Scope.CHECKOUT, Scope.READ))
 
@@ -115,7 +117,28 @@ async def rollback_redemption(
     responses=error_responses(CustomerNotFound),
 )
 async def customer_usage(
-    customer_id: PathId, session: ReadSessionDep, skip: Skip = 0, limit: Limit = 100
+    customer_id: PathId,
+    session: ReadSessionDep,
+    campaign_id: Annotated[QueryId | None, Query(description="Only this campaign's redemptions")] = None,
+    created_from: Annotated[
+        UtcDatetime | None, Query(description="Only redemptions made at or after this instant (ISO 8601; UTC)")
+    ] = None,
+    created_to: Annotated[
+        UtcDatetime | None, Query(description="Only redemptions made before this instant (ISO 8601; UTC)")
+    ] = None,
+    skip: Skip = 0,
+    limit: Limit = 100,
 ) -> Sequence[Redemption]:
-    """The customer's redemptions, newest first; rolled-back ones stay, marked `rolled_back`."""
-    return await service.usage(session, customer_id=customer_id, skip=skip, limit=limit)
+    """The customer's redemptions, newest first; rolled-back ones stay, marked `rolled_back`.
+
+    Filters combine: `campaign_id`, and the half-open range `created_from` <= created_at < `created_to`
+    (either end may be left out; a datetime without an offset is UTC)."""
+    return await service.usage(
+        session,
+        customer_id=customer_id,
+        campaign_id=campaign_id,
+        created_from=created_from,
+        created_to=created_to,
+        skip=skip,
+        limit=limit,
+    )

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from app.campaigns.models import DiscountType
 from app.campaigns.rules import CampaignTerms, is_running
-from app.core.clock import local_day
+from app.core.clock import iso_utc, local_day
 from app.core.money import ZERO, to_cents
 from app.discounts.exceptions import (
     BudgetExhausted,
@@ -48,12 +48,23 @@ def usage_day(campaign: CampaignTerms, now: datetime, store_timezone: str) -> da
     return local_day(now, campaign.timezone or store_timezone)
 
 
+def inactive(campaign: CampaignTerms, now: datetime) -> CampaignInactive:
+    """Why a campaign that is not running gives nothing, in the order `derive_status` decides it."""
+    if now >= campaign.end_date:
+        return CampaignInactive(f"The campaign ended at {iso_utc(campaign.end_date)}.")
+    if campaign.is_paused:
+        return CampaignInactive("The campaign is paused.")
+    if now < campaign.start_date:
+        return CampaignInactive(f"The campaign starts at {iso_utc(campaign.start_date)}.")
+    return CampaignInactive()
+
+
 def evaluate(
     campaign: CampaignTerms, *, checkout: Checkout, now: datetime, is_target: bool, uses_today: int
 ) -> Decimal:
     """The discount this checkout gets from `campaign`, or the refusal an apply would answer."""
     if not is_running(campaign, now):
-        raise CampaignInactive()
+        raise inactive(campaign, now)
     if campaign.remaining_budget <= 0:
         raise BudgetExhausted()
     if campaign.is_targeted and not is_target:

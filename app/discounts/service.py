@@ -123,14 +123,27 @@ async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, sto
         await queries.undo_use(session, use, written.redemption_id)
 
 
-async def usage(session: AsyncSession, *, customer_id: int, skip: int, limit: int) -> Sequence[Redemption]:
+async def usage(
+    session: AsyncSession,
+    *,
+    customer_id: int,
+    campaign_id: int | None = None,
+    created_from: datetime | None = None,
+    created_to: datetime | None = None,
+    skip: int,
+    limit: int,
+) -> Sequence[Redemption]:
+    """The customer's redemptions, newest first, optionally of one campaign and within [created_from, created_to)."""
     await customers_service.get(session, customer_id=customer_id)
+    query = select(Redemption).where(Redemption.customer_id == customer_id)
+    if campaign_id is not None:
+        query = query.where(Redemption.campaign_id == campaign_id)
+    if created_from is not None:
+        query = query.where(Redemption.created_at >= created_from)
+    if created_to is not None:
+        query = query.where(Redemption.created_at < created_to)
     result = await session.scalars(
-        select(Redemption)
-        .where(Redemption.customer_id == customer_id)
-        .order_by(Redemption.created_at.desc(), Redemption.id.desc())
-        .offset(skip)
-        .limit(limit)
+        query.order_by(Redemption.created_at.desc(), Redemption.id.desc()).offset(skip).limit(limit)
     )
     return result.all()
 

@@ -262,6 +262,20 @@ ROUTES: dict[str, tuple[str, str, str, int, Request]] = {
         200,
         lambda c, ids: c.put(f"/api/v1/campaigns/{ids['campaign']}", json=campaign_payload(name="Renamed")),
     ),
+    "edit campaign": (
+        "PATCH",
+        "/api/v1/campaigns/{campaign_id}",
+        "write",
+        200,
+        lambda c, ids: c.patch(f"/api/v1/campaigns/{ids['campaign']}", json={"name": "Edited"}),
+    ),
+    "campaign targets": (
+        "GET",
+        "/api/v1/campaigns/{campaign_id}/targets",
+        "read",
+        200,
+        lambda c, ids: c.get(f"/api/v1/campaigns/{ids['campaign']}/targets"),
+    ),
     "pause campaign": (
         "PATCH",
         "/api/v1/campaigns/{campaign_id}/status",

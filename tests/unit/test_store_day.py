@@ -4,7 +4,8 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from app.core.clock import as_utc, local_day, valid_timezone
+from app.core.clock import as_utc, local_day, valid_timezone, zone_names
+from app.core.config import Settings
 from app.discounts.rules import usage_day
 from tests.unit.builders import make_campaign
 
@@ -48,6 +49,24 @@ def test_unknown_time_zones_are_refused() -> None:
     for name in ["Mars/Olympus", "", "../../etc/passwd", "utc+1"]:
         with pytest.raises(ValueError, match="unknown time zone"):
             valid_timezone(name)
+
+
+@pytest.mark.parametrize("name", ["localtime", "Factory", "posixrules", "posix/Europe/Berlin", "right/UTC"])
+def test_files_of_a_zoneinfo_directory_that_are_no_iana_zone_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown time zone"):
+        valid_timezone(name)
+    with pytest.raises(ValueError, match="unknown time zone"):
+        Settings(store_timezone=name)
+
+
+def test_every_published_zone_is_accepted_and_has_a_day() -> None:
+    """The OpenAPI schema lists `zone_names()`: each one must pass the check and give a calendar day."""
+    names = zone_names()
+    assert len(names) > 400
+    assert {"UTC", "Europe/Berlin", "US/Eastern", "Asia/Kolkata"} <= names
+    for name in names:
+        assert valid_timezone(name) == name
+        assert local_day(utc("2026-11-25T12:00:00"), name)
 
 
 def test_a_datetime_without_an_offset_is_utc() -> None:
