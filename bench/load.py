@@ -6,6 +6,7 @@ import os
 import statistics
 import subprocess
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ WRK_DIR = Path(__file__).resolve().parent / "wrk"
 # Two threads suit two cores; a thread needs at least one connection.
 MAX_THREADS = 2
 WRK_TIMEOUT = "10s"
+RETRY_SECONDS = 5
 
 
 def _threads(clients: int) -> int:
@@ -89,7 +91,21 @@ def pgbench_variables(scenario: Scenario, layout: dict[str, int], key_prefix: st
 def pgbench(
     database_url: str, scenario: Scenario, *, clients: int, seconds: float, variables: dict[str, str]
 ) -> dict[str, Any]:
-    """One pgbench run of the scenario's scripts: tx/s and latency percentiles (ms) from its per-transaction log."""
+    """One pgbench run of the scenario's scripts: tx/s and latency percentiles (ms) from its per-transaction log.
+
+    A server out of connection slots (others' test suites share it) is waited for, twice, 5 s each."""
+    for attempt in range(3):
+        figures = _pgbench_once(database_url, scenario, clients=clients, seconds=seconds, variables=variables)
+        if "too many clients" not in figures.get("error", "") or attempt == 2:
+            return figures
+        print(f"    pgbench: the server is out of connection slots; retrying in {RETRY_SECONDS} s", flush=True)
+        time.sleep(RETRY_SECONDS)
+    raise AssertionError("unreachable")
+
+
+def _pgbench_once(
+    database_url: str, scenario: Scenario, *, clients: int, seconds: float, variables: dict[str, str]
+) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-pgbench-") as directory:
         prefix = str(Path(directory) / "tx")
         command = [
@@ -121,8 +137,13 @@ def pgbench(
         )
     figures = _pgbench_summary(result.stdout)
     if result.returncode != 0 or "tps" not in figures:
-        error = (result.stderr.strip().splitlines() or ["no output"])[-3:]
-        return {"error": f"pgbench exited {result.returncode}: {' | '.join(error)}", **figures}
+        lines = result.stderr.strip().splitlines() or ["no output"]
+        reason = next((line for line in lines if "FATAL" in line or "error" in line), lines[-1])
+        return {
+            "error": f"failed: {reason.split('FATAL:', 1)[-1].strip()[:80]}",
+            "error_output": lines[-5:],
+            **figures,
+        }
     return {**figures, **_percentiles_ms(latencies)}
 
 

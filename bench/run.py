@@ -26,7 +26,14 @@ from typing import Any
 from bench import ledger, load, profile, report
 from bench.data import LAYOUT, BenchDatabase, bench_database
 from bench.scenarios import ORDER, SCENARIOS, Scenario
-from bench.service import INSTALL_HINT, missing_tools, resident_memory_mb, start_server, tool_versions
+from bench.service import (
+    INSTALL_HINT,
+    missing_tools,
+    resident_memory_mb,
+    start_server,
+    tool_versions,
+    wait_until_idle,
+)
 from bench.sql import DEFAULT_SERVER_URL, SqlMismatch, check
 from tests.integration.live_server import LiveServer
 
@@ -106,13 +113,16 @@ class Bench:
         before = ledger.snapshot(database.url) if scenario.applies else None
         common = {"clients": clients, "api_key": database.keys.checkout, "layout": layout}
         runs = []
+        workers = server.worker_pids()
         if args.warmup > 0:
             runs.append(load.wrk(server.base_url, scenario, seconds=args.warmup, run=secrets.token_hex(4), **common))
+            self.drain(workers)
         spy = None
         if scenario.name in args.profile and clients == args.profile_clients:
             spy = profile.start(server.process.pid, scenario.name, self.started, args.duration)  # type: ignore[union-attr]
         service = load.wrk(server.base_url, scenario, seconds=args.duration, run=secrets.token_hex(4), **common)
         runs.append(service)
+        self.drain(workers)
         if spy is not None:
             path = profile.finish(*spy)
             self.results["profiles"].append(str(path.relative_to(report.BENCH_DIR)))
@@ -161,6 +171,11 @@ class Bench:
                 "problems": problems,
             }
         )
+
+    def drain(self, workers: list[int]) -> None:
+        waited = wait_until_idle(workers)
+        if waited > 2:
+            say(f"    (waited {waited:.0f} s for the workers to finish requests wrk had given up on)")
 
     def scenario(self, server: LiveServer, database: BenchDatabase, scenario: Scenario) -> None:
         say(f"\n== {scenario.name}: {scenario.title} ({database.name} database)")

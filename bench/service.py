@@ -5,9 +5,11 @@ Scratch databases and the uvicorn process come from tests/integration/live_serve
 with the integration tests.
 """
 
+import os
 import secrets
 import shutil
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -124,3 +126,28 @@ def resident_memory_mb(pids: list[int]) -> dict[int, float]:
             if line.startswith("VmRSS:"):
                 memory[pid] = round(int(line.split()[1]) / 1024, 1)
     return memory
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pids: list[int], *, limit_seconds: float = 60) -> float:
+    """Wait for the workers to finish what a stopped wrk left them (uvicorn keeps serving requests
+    whose client has gone), so that it does not run into the next measurement. Returns the wait."""
+    started = time.monotonic()
+    previous = _cpu_seconds(pids)
+    while time.monotonic() - started < limit_seconds:
+        time.sleep(0.5)
+        current = _cpu_seconds(pids)
+        if current - previous < 0.05:  # under 10% of one core in the last half second
+            break
+        previous = current
+    return time.monotonic() - started
