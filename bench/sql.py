@@ -232,7 +232,10 @@ def render(recorded: Recorded) -> str:
 # --- comparing -------------------------------------------------------------------------------------
 
 _STRING = re.compile(r"\bE'(?:[^'\\]|''|\\.)*'|'(?:[^']|'')*'")
-_PLACEHOLDER = re.compile(r"\$\d+|(?<![:\w]):[A-Za-z_]\w*|(?<![\w$.])\d+(?:\.\d+)?(?![\w.])|\b(?:true|false|NULL)\b")
+# A bind parameter, a pgbench variable, a number, or a NULL / boolean literal with its cast.
+_PLACEHOLDER = re.compile(
+    r"\$\d+|(?<![:\w]):[A-Za-z_]\w*|(?<![\w$.])\d+(?:\.\d+)?(?![\w.])|\b(?:true|false|NULL)(?=::)"
+)
 _LIST = re.compile(r"\bIN \(\?(?:::[A-Z ]+)?(?:, \?(?:::[A-Z ]+)?)*\)", re.IGNORECASE)
 
 
