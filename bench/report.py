@@ -130,7 +130,8 @@ def markdown(results: dict[str, Any]) -> str:
         [
             f"Run of {results['started']} on commit {m['commit']}: {m['cores']} cores ({m['cpu']}), "
             f"{m['ram_gb']} GB RAM, {m['postgres']}, Python {m['python']}; "
-            f"load average {m['load_average_at_start']} at the start.",
+            f"load average {m['load_average_at_start']} at the start, {m.get('load_average_at_end', '?')} at the end "
+            "(above 2 the cores were shared with other work: read the ratios, not the rates).",
             f"uvicorn --workers {settings['workers']}, APP_ENV=production, an API key on every request, "
             f"rate limits off; {settings['duration']} s a point after {settings['warmup']} s of warm-up; "
             f"wrk {settings['threads']} threads, pgbench -M prepared -j 2 on the same database.",

@@ -224,6 +224,7 @@ class Bench:
                     server.stop()
         full = set(args.scenarios) == set(ORDER) and args.clients == DEFAULT_CLIENTS and not args.no_pgbench
         self.results["failures"] = self.failures
+        self.results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         written = report.write(self.results, args.output_dir, update_summary=full and not args.profile)
         say("\n" + report.table(self.results))
         say("\n" + "\n".join(report.floors(self.results)))
