@@ -254,10 +254,10 @@ def postgres_version(database_url: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     missing = missing_tools()
     if missing:
         print(f"make bench needs {' and '.join(missing)}: {INSTALL_HINT}.", file=sys.stderr)
         return 2
-    args = parse_args(argv)
     say(f"bench: scenarios {', '.join(args.scenarios)}; clients {args.clients}; pid {os.getpid()}")
     return Bench(args).run()
