@@ -81,9 +81,15 @@ def create_keys(database_url: str, secret: str) -> Keys:
 
 
 def production_environment(secret: str) -> dict[str, str]:
-    """What `uvicorn app.main:app` runs with here. LiveServer adds DATABASE_URL, RATE_LIMIT_ENABLED=false
-    (the limiter is not what the throughput rows measure) and LOG_LEVEL=WARNING."""
-    return {"APP_ENV": "production", "AUTH_REQUIRED": "true", "API_KEY_SECRET": secret}
+    """What `uvicorn app.main:app` runs with here, besides DATABASE_URL (rate limits off: the limiter
+    is not what the throughput rows measure)."""
+    return {
+        "APP_ENV": "production",
+        "AUTH_REQUIRED": "true",
+        "API_KEY_SECRET": secret,
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def production_app(database_url: str, secret: str) -> FastAPI:

@@ -142,8 +142,9 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
+        # Rate limits off and quiet logs unless `env` says otherwise.
         environment = service_environment(
-            DATABASE_URL=self.database_url, RATE_LIMIT_ENABLED="false", LOG_LEVEL="WARNING", **self.env
+            DATABASE_URL=self.database_url, **{"RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", **self.env}
         )
         if self.log_path is None:
             self.log_path = (
