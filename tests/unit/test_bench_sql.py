@@ -4,8 +4,9 @@ equal to itself, and a changed statement does not. No database: the recording is
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from bench.recorder import Recorded, Sent
 from bench.scenarios import RECORDINGS
-from bench.sql import Recorded, Sent, differences, normalise, render, script_statements
+from bench.sql import differences, normalise, render, script_statements
 
 NOW = datetime(2026, 11, 25, 17, 0, tzinfo=UTC)
 
