@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate test test-sqlite lint format bench clean
+.PHONY: install run migrate test test-sqlite lint format bench bench-sql clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,20 @@ test: lint
 test-sqlite: install
 	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v -m "not integration"
 
-bench: install
-	$(BIN)/python -m bench.apply_throughput
+# The benchmark of issue 10 (bench/README.md): wrk and pgbench (Debian packages) against PostgreSQL at
+# BENCH_DATABASE_URL (default the local server), about 10 minutes. A quick run while tuning:
+#   make bench BENCH_ARGS="--scenarios apply,hot --clients 32"
+BENCH_ARGS ?=
+$(VENV)/.bench-installed: requirements-bench.txt $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $@
+
+bench: install $(VENV)/.bench-installed
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Rewrite bench/sql/*.sql from what the service sends now (after a change to the hot path's SQL).
+bench-sql: install $(VENV)/.bench-installed
+	$(BIN)/python -m bench.sql --write
 
 # Everything the tools leave behind, and the development database (./data). Committed files stay.
 clean:

@@ -106,12 +106,13 @@ def service_environment(**settings: str) -> dict[str, str]:
 SERVICE_CWD = Path(tempfile.gettempdir())
 
 
-def run_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """`python -m app <args>` against `database_url`, as an operator would run it."""
+def run_cli(database_url: str, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
+    """`python -m app <args>` against `database_url`, as an operator would run it, with any other
+    `settings` in its environment (e.g. API_KEY_SECRET, for `keys create`)."""
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
         cwd=SERVICE_CWD,
-        env=service_environment(DATABASE_URL=database_url),
+        env=service_environment(DATABASE_URL=database_url, **settings),
         capture_output=True,
         text=True,
         timeout=60,
@@ -141,8 +142,10 @@ class LiveServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        defaults = {"DATABASE_URL": self.database_url, "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING"}
-        environment = service_environment(**{**defaults, **self.env})
+        # Rate limits off and quiet logs unless `env` says otherwise.
+        environment = service_environment(
+            DATABASE_URL=self.database_url, **{"RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", **self.env}
+        )
         if self.log_path is None:
             self.log_path = (
                 Path(os.environ.get("TMPDIR", "/tmp")) / f"live-server-{self.port}-{uuid.uuid4().hex[:6]}.log"
@@ -185,6 +188,24 @@ class LiveServer:
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"the server did not become healthy in {STARTUP_TIMEOUT_SECONDS}s:\n{self.output()}")
+
+    def worker_pids(self) -> list[int]:
+        """The pids of the processes serving requests: the supervisor's spawned workers, or the
+        process itself when it runs one worker. Linux only (reads /proc)."""
+        assert self.process is not None
+        workers = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                stat = (entry / "stat").read_text()
+                command = (entry / "cmdline").read_bytes()
+            except OSError:  # the process ended while we looked
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            if parent == self.process.pid and b"spawn_main" in command:
+                workers.append(int(entry.name))
+        return sorted(workers) or [self.process.pid]
 
     def kill(self) -> None:
         """SIGKILL the whole process group: the supervisor and every worker die mid-request."""

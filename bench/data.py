@@ -1,0 +1,274 @@
+"""The bench's data, loaded fast: COPY straight into the tables the API writes, with the same columns.
+
+Ids are laid out on purpose (customers from 100001, campaigns from 5001) so that an id in a
+recorded statement is never mistaken for a small constant such as a version or a count
+(bench/sql.py maps recorded values to pgbench variables by value).
+
+- `base`: 2,000 shoppers and 100 live campaigns (the first, the hot one, created through the API
+  with the admin key; the other 99 a mix of cart/delivery, percentage/flat, minimum carts and caps).
+- `crowd`: `base` plus 9,900 campaigns no shopper can use (ended, paused, exhausted, or targeted
+  at 12,000 other customers, a few of them at 10,000+), so that about 100 of 10,000 can match.
+
+Every generated campaign is first validated by the API's own `CampaignCreate`, and exhausted ones
+get the redemption and daily use that spent their budget, so `python -m app reconcile` is clean.
+"""
+
+import asyncio
+import random
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+import httpx
+
+from app.campaigns.schemas import CampaignCreate
+from bench.service import Keys, create_keys, in_process, new_secret
+from tests.integration.live_server import plain_dsn, scratch_database_on
+
+SHOPPERS = 2_000
+OTHERS = 12_000
+FIRST_CUSTOMER = 100_001
+FIRST_CAMPAIGN = 5_001
+LIVE = 100
+CROWD = 9_900
+HOT_BUDGET = Decimal("100000000.00")
+LIVE_BUDGET = Decimal("10000000.00")
+# High enough that a run never meets it (pgbench re-uses a recorded limit for every campaign of a
+# scenario, so they must all share limits no run reaches); the daily-limit rule still runs on each apply.
+DAILY_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which ids the load generators draw from (handed to wrk and pgbench as BENCH_* / -D variables)."""
+
+    customer_first: int = FIRST_CUSTOMER
+    customer_last: int = FIRST_CUSTOMER + SHOPPERS - 1
+    hot_campaign: int = FIRST_CAMPAIGN
+    campaign_first: int = FIRST_CAMPAIGN
+    campaign_last: int = FIRST_CAMPAIGN + LIVE - 1
+
+    @property
+    def others(self) -> range:
+        return range(self.customer_last + 1, self.customer_last + 1 + OTHERS)
+
+
+LAYOUT = Layout()
+
+
+def hot_campaign_payload(now: datetime) -> dict[str, Any]:
+    """A sale-day campaign: 10% off carts, at most 50 off, a big budget and a high daily limit."""
+    return {
+        "name": "Hot: 10% off everything",
+        "discount_type": "cart",
+        "discount_percentage": 10,
+        "max_discount_amount": 50,
+        "min_cart_value": 0,
+        "start_date": (now - timedelta(days=1)).isoformat(),
+        "end_date": (now + timedelta(days=30)).isoformat(),
+        "total_budget": str(HOT_BUDGET),
+        "max_usage_per_customer_per_day": 1_000_000,
+    }
+
+
+def _live_campaign(rng: random.Random, number: int, now: datetime) -> dict[str, Any]:
+    kind = rng.choice(["cart", "cart", "delivery"])
+    spec: dict[str, Any] = {
+        "name": f"Live {number}: {kind}",
+        "discount_type": kind,
+        "start_date": now - timedelta(days=rng.randint(1, 10)),
+        "end_date": now + timedelta(days=rng.randint(10, 60)),
+        "total_budget": LIVE_BUDGET,
+        "max_usage_per_customer_per_day": DAILY_LIMIT,
+        "min_cart_value": Decimal(rng.choice([0, 0, 20, 50, 100])),
+    }
+    if rng.random() < 0.6:
+        spec["discount_percentage"] = Decimal(rng.choice([5, 10, 15, 20, 30, 100 if kind == "delivery" else 25]))
+        spec["max_discount_amount"] = rng.choice([None, Decimal(25), Decimal(50)])
+    else:
+        spec["discount_flat"] = Decimal(rng.choice([2, 5, 10, 20]))
+    return spec
+
+
+def _crowd_campaign(rng: random.Random, number: int, now: datetime, others: list[int]) -> dict[str, Any]:
+    """One of the 9,900 no shopper can use; its kind decided by its number."""
+    spec = {
+        **_live_campaign(rng, number, now),
+        "name": f"Crowd {number}",
+        "total_budget": Decimal(1000),
+        "max_usage_per_customer_per_day": 1,
+    }
+    share = number % 100
+    if share < 25:  # ended
+        spec["start_date"] = now - timedelta(days=rng.randint(40, 90))
+        spec["end_date"] = now - timedelta(days=rng.randint(1, 30))
+    elif share < 45:  # paused (the pause was an edit: version 2)
+        spec["is_paused"] = True
+    elif share < 50:  # exhausted by one redemption of its whole budget
+        spec.update(total_budget=Decimal(20), exhausted=True)
+        spec.pop("discount_percentage", None)
+        spec.pop("max_discount_amount", None)
+        spec["discount_flat"] = Decimal(20)
+        spec["discount_type"] = "cart"
+        spec["min_cart_value"] = Decimal(0)
+    else:  # targeted at other customers; a few of them at 10,000 or more
+        size = 10_000 + rng.randint(0, len(others) - 10_000) if number % 1000 == 999 else rng.randint(1, 5)
+        spec.update(is_targeted=True, target_customer_ids=rng.sample(others, size))
+    return spec
+
+
+def _validated(spec: dict[str, Any]) -> dict[str, Any]:
+    """The spec as the API would store it, or the API's own ValidationError."""
+    api_fields = {name: value for name, value in spec.items() if name in CampaignCreate.model_fields}
+    return {**spec, **CampaignCreate.model_validate(api_fields).model_dump()}
+
+
+_CAMPAIGN_COLUMNS = [
+    *("id", "name", "description", "discount_type", "discount_percentage", "discount_flat", "start_date"),
+    *("end_date", "total_budget", "used_budget", "max_usage_per_customer_per_day", "min_cart_value"),
+    *("max_discount_amount", "timezone", "is_targeted", "is_paused", "version", "created_at", "updated_at"),
+]
+
+
+def _campaign_rows(specs: list[tuple[int, dict[str, Any]]], now: datetime) -> Iterator[tuple[Any, ...]]:
+    for campaign_id, spec in specs:
+        row = {
+            **spec,
+            "id": campaign_id,
+            "used_budget": spec["total_budget"] if spec.get("exhausted") else Decimal(0),
+            "is_paused": spec.get("is_paused", False),
+            "version": 2 if spec.get("is_paused") else 1,
+            "created_at": now - timedelta(days=100),
+            "updated_at": now - timedelta(days=100),
+        }
+        yield tuple(row[column] for column in _CAMPAIGN_COLUMNS)
+
+
+async def _copy_customers(connection: asyncpg.Connection, first: int, count: int, label: str, now: datetime) -> None:
+    rows = [(i, f"{label}-{i}@bench.example.com", f"{label.title()} {i}", now) for i in range(first, first + count)]
+    await connection.copy_records_to_table("customers", records=rows, columns=["id", "email", "name", "created_at"])
+
+
+async def _create_hot_campaign(transport: httpx.AsyncBaseTransport, admin_key: str) -> int:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {admin_key}"}
+    ) as client:
+        response = await client.post("/api/v1/campaigns/", json=hot_campaign_payload(datetime.now(UTC)))
+    if response.status_code != 201:
+        raise RuntimeError(f"creating the hot campaign through the API failed: {response.status_code} {response.text}")
+    campaign_id = int(response.json()["id"])
+    if campaign_id != LAYOUT.hot_campaign:
+        raise RuntimeError(f"the hot campaign got id {campaign_id}, expected {LAYOUT.hot_campaign}")
+    return campaign_id
+
+
+async def load(
+    database_url: str, *, crowd: bool, transport: httpx.AsyncBaseTransport, admin_key: str, seed: int = 10
+) -> dict[str, int]:
+    """Fill a freshly migrated database; `transport` reaches the service (the hot campaign is made
+    through the API). Returns what was loaded, for the report."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    connection = await asyncpg.connect(plain_dsn(database_url))
+    try:
+        await _copy_customers(connection, LAYOUT.customer_first, SHOPPERS, "shopper", now)
+        if crowd:
+            await _copy_customers(connection, LAYOUT.others.start, OTHERS, "other", now)
+        await connection.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), max(id)) FROM customers")
+        await connection.execute(f"SELECT setval(pg_get_serial_sequence('campaigns', 'id'), {FIRST_CAMPAIGN - 1})")
+        await _create_hot_campaign(transport, admin_key)
+
+        specs = [(LAYOUT.hot_campaign + n, _validated(_live_campaign(rng, n, now))) for n in range(1, LIVE)]
+        if crowd:
+            others = list(LAYOUT.others)
+            first = FIRST_CAMPAIGN + LIVE
+            specs += [(first + n, _validated(_crowd_campaign(rng, n, now, others))) for n in range(CROWD)]
+        async with connection.transaction():
+            await connection.copy_records_to_table(
+                "campaigns", records=_campaign_rows(specs, now), columns=_CAMPAIGN_COLUMNS
+            )
+            targets = [(cid, customer) for cid, spec in specs for customer in spec.get("target_customer_ids", [])]
+            await connection.copy_records_to_table(
+                "campaign_targets", records=targets, columns=["campaign_id", "customer_id"]
+            )
+            await _spend_exhausted(connection, specs, now)
+            await connection.execute("SELECT setval(pg_get_serial_sequence('campaigns', 'id'), max(id)) FROM campaigns")
+        await connection.execute("ANALYZE")
+        return {
+            "customers": SHOPPERS + (OTHERS if crowd else 0),
+            "campaigns": 1 + len(specs),
+            "campaign_targets": len(targets),
+        }
+    finally:
+        await connection.close()
+
+
+async def _spend_exhausted(
+    connection: asyncpg.Connection, specs: list[tuple[int, dict[str, Any]]], now: datetime
+) -> None:
+    """The redemption (and daily use) that spent each exhausted campaign's budget, as an apply writes them."""
+    spent = [(cid, spec) for cid, spec in specs if spec.get("exhausted")]
+    day: date = (now - timedelta(days=1)).date()
+    customer = LAYOUT.others.start
+    await connection.copy_records_to_table(
+        "redemptions",
+        records=[
+            (
+                cid,
+                customer,
+                "cart",
+                Decimal(100),
+                Decimal(0),
+                spec["total_budget"],
+                1,
+                day,
+                now - timedelta(days=1),
+                "applied",
+            )
+            for cid, spec in spent
+        ],
+        columns=[
+            "campaign_id",
+            "customer_id",
+            "discount_type",
+            "cart_value",
+            "delivery_charge",
+            "discount_amount",
+            "campaign_version",
+            "usage_day",
+            "created_at",
+            "status",
+        ],
+    )
+    await connection.copy_records_to_table(
+        "daily_usages",
+        records=[(cid, customer, day, 1, spec["max_usage_per_customer_per_day"]) for cid, spec in spent],
+        columns=["campaign_id", "customer_id", "day", "uses", "usage_limit"],
+    )
+
+
+@dataclass(frozen=True)
+class BenchDatabase:
+    name: str  # "base" or "crowd"
+    url: str
+    keys: Keys
+    counts: dict[str, int]
+
+
+@contextmanager
+def bench_database(server_url: str, *, crowd: bool) -> Iterator[BenchDatabase]:
+    """A scratch database on `server_url`, migrated, with its API keys and its data; dropped afterwards."""
+    label = "crowd" if crowd else "base"
+    with scratch_database_on(server_url, prefix=f"bench_{label}") as url:
+        keys = create_keys(url, new_secret())
+
+        async def fill() -> dict[str, int]:
+            async with in_process(url, keys.secret) as (_app, transport):
+                return await load(url, crowd=crowd, transport=transport, admin_key=keys.admin)
+
+        counts = asyncio.run(fill())
+        yield BenchDatabase(name=label, url=url, keys=keys, counts=counts)

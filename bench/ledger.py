@@ -1,0 +1,83 @@
+"""After a scenario that spends budget: does the money still add up?
+
+- no campaign has spent more than its budget, and every used_budget equals its applied
+  redemptions (`python -m app reconcile`, as an operator runs it);
+- what the service answered is in the ledger: between two snapshots around a wrk run, the
+  redemptions written and the budget taken are at least the 201s and discounts wrk received
+  (more only by the requests still in flight when wrk stopped);
+- the only non-2xx answers are the scenario's expected refusals.
+"""
+
+import asyncio
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from bench.scenarios import Scenario
+from tests.integration.live_server import plain_dsn, run_cli
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    redemptions: int
+    used_cents: int
+
+
+def snapshot(database_url: str) -> Snapshot:
+    async def read() -> Snapshot:
+        connection = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            row = await connection.fetchrow(
+                "SELECT (SELECT count(*) FROM redemptions WHERE status = 'applied') AS redemptions, "
+                "(SELECT coalesce(sum(used_budget), 0) FROM campaigns) AS used"
+            )
+        finally:
+            await connection.close()
+        return Snapshot(int(row["redemptions"]), int(Decimal(row["used"]) * 100))
+
+    return asyncio.run(read())
+
+
+def answered_in_ledger(before: Snapshot, after: Snapshot, runs: list[dict[str, Any]], clients: int) -> list[str]:
+    """Problems with what wrk was answered (`runs`: the warm-up and the measured run) against the ledger."""
+    answered = sum(run["statuses"].get("201", 0) for run in runs)
+    cents = sum(run["discount_cents"] for run in runs)
+    written = after.redemptions - before.redemptions
+    taken = after.used_cents - before.used_cents
+    in_flight = len(runs) * clients + sum(sum(run["socket_errors"].values()) for run in runs)
+    problems = []
+    if written < answered or taken < cents:
+        problems.append(
+            f"LOST MONEY: {answered} applies answered 201 for {cents / 100:.2f}, "
+            f"but the ledger gained {written} redemptions and {taken / 100:.2f} of budget"
+        )
+    if written - answered > in_flight:
+        problems.append(f"{written - answered} redemptions written that no answer accounts for (at most {in_flight})")
+    return problems
+
+
+def unexpected_answers(scenario: Scenario, statuses: dict[str, int]) -> dict[str, int]:
+    allowed = scenario.success | scenario.expected_refusals
+    return {status: n for status, n in statuses.items() if status not in allowed}
+
+
+def ledger_problems(database_url: str) -> list[str]:
+    """Overspent campaigns, and `python -m app reconcile`'s verdict."""
+
+    async def overspent() -> int:
+        connection = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            return int(await connection.fetchval("SELECT count(*) FROM campaigns WHERE used_budget > total_budget"))
+        finally:
+            await connection.close()
+
+    problems = []
+    if (count := asyncio.run(overspent())) > 0:
+        problems.append(f"OVERSPEND: {count} campaign(s) spent more than their budget")
+    result = run_cli(database_url, "reconcile")
+    if result.returncode != 0:
+        output = (result.stdout + result.stderr).strip().splitlines()
+        problems.append("reconcile found mismatches: " + " | ".join(output[:5]))
+    return problems

@@ -1,0 +1,263 @@
+"""`make bench` (`python -m bench`): the service against PostgreSQL's own limit, end to end.
+
+1. Checks that wrk and pgbench run (else says how to install them, exit 2).
+2. Makes scratch databases on BENCH_DATABASE_URL's server and loads them (bench/data.py).
+3. Records one request of each scenario through the real app and checks bench/sql/ against it
+   (bench/sql.py; exit 1 with a diff on a mismatch).
+4. Starts `uvicorn app.main:app --workers N` as production runs it (APP_ENV=production, AUTH_REQUIRED,
+   a fresh API_KEY_SECRET, keys from `python -m app keys create`; rate limits off).
+5. For each scenario and client count: wrk (warm-up, then the measured run), then pgbench with the
+   scenario's SQL at the same concurrency on the same database.
+6. After each scenario that spends budget, checks the ledger (bench/ledger.py); exit 1 if money is lost.
+7. Reads each worker's resident memory, writes bench/results/<date>.{json,md,png} (bench/report.py)
+   and, after a full run, the latest table in bench/RESULTS.md.
+"""
+
+import argparse
+import os
+import secrets
+import sys
+from collections import Counter
+from contextlib import ExitStack
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import ledger, load, profile, report
+from bench.data import LAYOUT, BenchDatabase, bench_database
+from bench.scenarios import ORDER, SCENARIOS, Scenario
+from bench.service import (
+    INSTALL_HINT,
+    missing_tools,
+    resident_memory_mb,
+    start_server,
+    tool_versions,
+    wait_until_idle,
+)
+from bench.sql import DEFAULT_SERVER_URL, SqlMismatch, check
+from tests.integration.live_server import LiveServer
+
+DEFAULT_CLIENTS = [1, 8, 32, 64]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scenarios", default=",".join(ORDER), help=f"comma-separated, of {', '.join(ORDER)} (default all)"
+    )
+    parser.add_argument(
+        "--clients", default=",".join(map(str, DEFAULT_CLIENTS)), help="client counts (default 1,8,32,64)"
+    )
+    parser.add_argument(
+        "--duration", type=float, default=10, help="seconds measured per point, wrk and pgbench each (default 10)"
+    )
+    parser.add_argument(
+        "--warmup", type=float, default=2, help="seconds of wrk before each measured run (default 2; 0: none)"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="uvicorn worker processes (default 2: see bench/RESULTS.md)"
+    )
+    parser.add_argument(
+        "--database-url", default=DEFAULT_SERVER_URL, help="PostgreSQL server for the scratch databases"
+    )
+    parser.add_argument("--no-pgbench", action="store_true", help="leave pgbench out (quicker; no ratios)")
+    parser.add_argument("--profile", default="", help="scenarios to record a py-spy flame graph of (bench/profiles/)")
+    parser.add_argument("--profile-clients", type=int, default=32, help="the client count profiled (default 32)")
+    parser.add_argument("--output-dir", type=Path, default=report.BENCH_DIR / "results", help="where results go")
+    args = parser.parse_args(argv)
+    args.scenarios = [name.strip() for name in args.scenarios.split(",") if name.strip()]
+    args.profile = [name.strip() for name in args.profile.split(",") if name.strip()]
+    unknown = [name for name in args.scenarios + args.profile if name not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}: choose from {', '.join(ORDER)}")
+    try:
+        args.clients = [int(n) for n in args.clients.split(",")]
+    except ValueError:
+        parser.error("--clients takes comma-separated whole numbers, e.g. 8,32")
+    if any(n < 1 for n in args.clients) or args.workers < 1 or args.duration < 1 or args.warmup < 0:
+        parser.error("--clients, --workers and --duration must be at least 1, --warmup at least 0")
+    return args
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ")
+        self.failures: list[str] = []
+        self.results: dict[str, Any] = {
+            "started": self.started,
+            "settings": {
+                "workers": args.workers,
+                "duration": args.duration,
+                "warmup": args.warmup,
+                "clients": args.clients,
+                "scenarios": args.scenarios,
+                "threads": f"min({load.MAX_THREADS}, clients)",
+                "rate_limits": "off",
+                **tool_versions(),
+            },
+            "points": [],
+            "ledger": {},
+            "memory_mb": {},
+            "data": {},
+            "profiles": [],
+        }
+
+    def point(self, server: LiveServer, database: BenchDatabase, scenario: Scenario, clients: int) -> None:
+        args, layout = self.args, {"customer_first": LAYOUT.customer_first, "customer_last": LAYOUT.customer_last}
+        say(f"[{scenario.name}] {clients} client(s): warm-up {args.warmup:g} s, then wrk {args.duration:g} s ...")
+        before = ledger.snapshot(database.url) if scenario.applies else None
+        common = {"clients": clients, "api_key": database.keys.checkout, "layout": layout}
+        runs = []
+        workers = server.worker_pids()
+        if args.warmup > 0:
+            runs.append(load.wrk(server.base_url, scenario, seconds=args.warmup, run=secrets.token_hex(4), **common))
+            self.drain(workers)
+        spy = None
+        if scenario.name in args.profile and clients == args.profile_clients:
+            spy = profile.start(server.process.pid, scenario.name, self.started, args.duration)  # type: ignore[union-attr]
+        service = load.wrk(server.base_url, scenario, seconds=args.duration, run=secrets.token_hex(4), **common)
+        runs.append(service)
+        self.drain(workers)
+        if spy is not None:
+            path = profile.finish(*spy)
+            self.results["profiles"].append(str(path.relative_to(report.BENCH_DIR)))
+            say(f"    flame graph: {path}")
+        statuses: Counter[str] = Counter()
+        for run in runs:
+            statuses.update(run["statuses"])
+        problems = (
+            [f"unexpected answers {dict(unexpected)}"]
+            if (unexpected := ledger.unexpected_answers(scenario, statuses))
+            else []
+        )
+        if before is not None:
+            problems += ledger.answered_in_ledger(before, ledger.snapshot(database.url), runs, clients)
+        say(
+            f"    service: {service['rps']:,.0f} req/s, p50 {report.ms(service['p50_ms'])} / "
+            f"p95 {report.ms(service['p95_ms'])} / p99 {report.ms(service['p99_ms'])}; answers {service['statuses']}"
+            + (f"; socket errors {service['socket_errors']}" if service["socket_errors"] else "")
+        )
+        database_figures: dict[str, Any] = {}
+        if not args.no_pgbench:
+            say(f"    pgbench {args.duration:g} s, {clients} client(s) ...")
+            variables = load.pgbench_variables(scenario, layout, database.keys.checkout_prefix)
+            database_figures = load.pgbench(
+                database.url, scenario, clients=clients, seconds=args.duration, variables=variables
+            )
+            if "error" in database_figures:
+                say(f"    pgbench: {database_figures['error']}")
+            else:
+                say(
+                    f"    pgbench: {database_figures['tps']:,.0f} tx/s, "
+                    f"p99 {database_figures.get('p99_ms', 0):.1f} ms; "
+                    f"service ÷ pgbench = {service['rps'] / database_figures['tps']:.3f}"
+                )
+        for problem in problems:
+            say(f"    PROBLEM: {problem}")
+        self.failures += [f"{scenario.name} at {clients} clients: {problem}" for problem in problems]
+        self.results["points"].append(
+            {
+                "scenario": scenario.name,
+                "title": scenario.title,
+                "clients": clients,
+                "service": service,
+                "warmup": runs[0] if len(runs) > 1 else None,
+                "pgbench": database_figures,
+                "problems": problems,
+            }
+        )
+
+    def drain(self, workers: list[int]) -> None:
+        waited = wait_until_idle(workers)
+        if waited > 2:
+            say(f"    (waited {waited:.0f} s for the workers to finish requests wrk had given up on)")
+
+    def scenario(self, server: LiveServer, database: BenchDatabase, scenario: Scenario) -> None:
+        say(f"\n== {scenario.name}: {scenario.title} ({database.name} database)")
+        for clients in self.args.clients:
+            self.point(server, database, scenario, clients)
+        if scenario.applies:
+            problems = ledger.ledger_problems(database.url)
+            self.results["ledger"][scenario.name] = problems
+            say(
+                f"  ledger after {scenario.name}: "
+                + ("; ".join(problems) if problems else "no overspend, reconcile clean")
+            )
+            self.failures += [f"{scenario.name}: {problem}" for problem in problems]
+
+    def run(self) -> int:
+        args = self.args
+        scenarios = [SCENARIOS[name] for name in ORDER if name in args.scenarios]
+        database_names = list(dict.fromkeys(s.database for s in scenarios))
+        with ExitStack() as stack:
+            databases: dict[str, BenchDatabase] = {}
+            for name in database_names:
+                say(f"loading the {name} database (scratch, on {args.database_url}) ...")
+                databases[name] = stack.enter_context(bench_database(args.database_url, crowd=name == "crowd"))
+                self.results["data"][name] = databases[name].counts
+                say(f"  {databases[name].counts}")
+            self.results["machine"] = report.machine(postgres_version(databases[database_names[0]].url))
+            say("checking bench/sql/ against what the service sends now ...")
+            try:
+                check(databases, list(dict.fromkeys(script for s in scenarios for script, _ in s.scripts)))
+            except SqlMismatch as exc:
+                say(f"\nSTOP: {exc}")
+                return 1
+            for name in database_names:
+                say(
+                    f"\nstarting uvicorn app.main:app --workers {args.workers} "
+                    "(APP_ENV=production, rate limits off: the limiter is not what is measured) ..."
+                )
+                server = start_server(databases[name].url, databases[name].keys.secret, args.workers)
+                try:
+                    for scenario in (s for s in scenarios if s.database == name):
+                        self.scenario(server, databases[name], scenario)
+                    memory = resident_memory_mb(server.worker_pids())
+                    self.results["memory_mb"][name] = {str(pid): mb for pid, mb in memory.items()}
+                    say(f"\nworkers' resident memory ({name}): " + ", ".join(f"{mb:.0f} MB" for mb in memory.values()))
+                finally:
+                    server.stop()
+        full = set(args.scenarios) == set(ORDER) and args.clients == DEFAULT_CLIENTS and not args.no_pgbench
+        self.results["failures"] = self.failures
+        self.results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        written = report.write(self.results, args.output_dir, update_summary=full and not args.profile)
+        say("\n" + report.table(self.results))
+        say("\n" + "\n".join(report.floors(self.results)))
+        say("\nwrote " + ", ".join(str(path) for path in written))
+        if self.failures:
+            say("\nFAILED: " + "\n  ".join(self.failures))
+            return 1
+        say("\nAll checks passed: the ledger balances and every answer was expected.")
+        return 0
+
+
+def postgres_version(database_url: str) -> str:
+    import asyncio
+
+    import asyncpg
+
+    from tests.integration.live_server import plain_dsn
+
+    async def read() -> str:
+        connection = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            return str(await connection.fetchval("SHOW server_version")).split(" ")[0]
+        finally:
+            await connection.close()
+
+    return f"PostgreSQL {asyncio.run(read())}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    missing = missing_tools()
+    if missing:
+        print(f"make bench needs {' and '.join(missing)}: {INSTALL_HINT}.", file=sys.stderr)
+        return 2
+    say(f"bench: scenarios {', '.join(args.scenarios)}; clients {args.clients}; pid {os.getpid()}")
+    return Bench(args).run()

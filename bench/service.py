@@ -1,0 +1,159 @@
+"""The service as production runs it, for the bench: tools checked, keys made, the app in-process
+(for loading and recording) or as `uvicorn --workers N` (for the load).
+
+Scratch databases and the uvicorn process come from tests/integration/live_server.py, shared
+with the integration tests.
+"""
+
+import os
+import secrets
+import shutil
+import subprocess
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+
+from app.core.config import defaults_with
+from app.main import create_app
+from tests.integration.live_server import LiveServer, run_cli
+
+INSTALL_HINT = (
+    "install them with `apt-get install wrk postgresql-15` (Debian: the `wrk` package, and pgbench ships "
+    "in the server package `postgresql-<major version>`; /usr/bin/pgbench alone is a wrapper from "
+    "postgresql-client-common: `dpkg -S $(readlink -f $(which pgbench))` names the real one)"
+)
+
+
+def missing_tools() -> list[str]:
+    """wrk and pgbench, unless they run. (Debian's /usr/bin/pgbench is a wrapper that exists without
+    the program, so finding it on PATH is not enough.)"""
+    missing = []
+    for tool, args in (("wrk", ["-v"]), ("pgbench", ["--version"])):
+        if shutil.which(tool) is None:
+            missing.append(tool)
+            continue
+        result = subprocess.run([tool, *args], capture_output=True, text=True, timeout=30)
+        output = result.stdout + result.stderr
+        if (tool == "wrk" and "wrk" not in output.lower()) or (tool == "pgbench" and result.returncode != 0):
+            missing.append(tool)
+    return missing
+
+
+def tool_versions() -> dict[str, str]:
+    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
+    pgbench = subprocess.run(["pgbench", "--version"], capture_output=True, text=True).stdout.strip()
+    return {"wrk": wrk[0].split(" Copyright")[0].strip() if wrk else "?", "pgbench": pgbench}
+
+
+@dataclass(frozen=True)
+class Keys:
+    """What the service runs with: its API_KEY_SECRET and two keys made by `python -m app keys create`."""
+
+    secret: str
+    checkout: str  # used by the load, as a checkout backend would
+    admin: str  # used for set-up (the hot campaign is created through the API)
+
+    @property
+    def checkout_prefix(self) -> str:
+        return self.checkout.rsplit("_", 1)[0]
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(36)  # 48 characters
+
+
+def create_keys(database_url: str, secret: str) -> Keys:
+    def create(name: str, *scopes: str) -> str:
+        args = ["keys", "create", "--name", name]
+        for scope in scopes:
+            args += ["--scope", scope]
+        result = run_cli(database_url, *args, API_KEY_SECRET=secret)
+        if result.returncode != 0:
+            raise RuntimeError(f"`python -m app {' '.join(args)}` failed:\n{result.stderr}")
+        return result.stdout.strip().splitlines()[-1]
+
+    return Keys(secret=secret, checkout=create("bench-checkout", "checkout"), admin=create("bench-admin", "admin"))
+
+
+def production_environment(secret: str) -> dict[str, str]:
+    """What `uvicorn app.main:app` runs with here, besides DATABASE_URL (rate limits off: the limiter
+    is not what the throughput rows measure)."""
+    return {
+        "APP_ENV": "production",
+        "AUTH_REQUIRED": "true",
+        "API_KEY_SECRET": secret,
+        "RATE_LIMIT_ENABLED": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def production_app(database_url: str, secret: str) -> FastAPI:
+    """The same app and settings the workers run, in this process (for loading and recording)."""
+    settings = defaults_with(
+        database_url=database_url,
+        app_env="production",
+        auth_required=True,
+        api_key_secret=secret,
+        rate_limit_enabled=False,
+        log_level="WARNING",
+    )
+    return create_app(settings)
+
+
+@asynccontextmanager
+async def in_process(database_url: str, secret: str) -> AsyncIterator[tuple[FastAPI, httpx.ASGITransport]]:
+    app = production_app(database_url, secret)
+    try:
+        yield app, httpx.ASGITransport(app=app)
+    finally:
+        await app.state.engine.dispose()
+
+
+def start_server(database_url: str, secret: str, workers: int) -> LiveServer:
+    server = LiveServer(database_url=database_url, workers=workers, env=production_environment(secret))
+    server.start()
+    return server
+
+
+def resident_memory_mb(pids: list[int]) -> dict[int, float]:
+    """VmRSS of each process, in MB (from /proc; a process that has gone is left out)."""
+    memory = {}
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                memory[pid] = round(int(line.split()[1]) / 1024, 1)
+    return memory
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    ticks = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def wait_until_idle(pids: list[int], *, limit_seconds: float = 60) -> float:
+    """Wait for the workers to finish what a stopped wrk left them (uvicorn keeps serving requests
+    whose client has gone), so that it does not run into the next measurement. Returns the wait."""
+    started = time.monotonic()
+    previous = _cpu_seconds(pids)
+    while time.monotonic() - started < limit_seconds:
+        time.sleep(0.5)
+        current = _cpu_seconds(pids)
+        if current - previous < 0.05:  # under 10% of one core in the last half second
+            break
+        previous = current
+    return time.monotonic() - started
