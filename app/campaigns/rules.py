@@ -68,8 +68,8 @@ def is_running(campaign: CampaignTerms, now: datetime) -> bool:
     return campaign.deleted_at is None and not campaign.is_paused and campaign.start_date <= now < campaign.end_date
 
 
-def running_at(now: datetime) -> ColumnElement[bool]:
-    """`is_running` as an SQL condition on the campaigns table."""
+def running_at(now: datetime | ColumnElement[datetime]) -> ColumnElement[bool]:
+    """`is_running` as an SQL condition on the campaigns table (`now` a value or a bound parameter)."""
     return and_(
         Campaign.deleted_at.is_(None),
         not_(Campaign.is_paused),

@@ -21,8 +21,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def request_time() -> datetime:
-    """The instant a request is decided at; a dependency, so tests can set the clock."""
+async def request_time() -> datetime:
+    """The instant a request is decided at; a dependency, so tests can set the clock. `async`, like every
+    dependency here: FastAPI runs a plain `def` dependency in a worker thread, on every request."""
     return utc_now()
 
 

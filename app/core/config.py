@@ -251,7 +251,7 @@ def settings_or_exit(**values: Any) -> Settings:
         raise SystemExit(2) from None
 
 
-def _app_settings(request: Request) -> Settings:
+async def _app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

@@ -63,6 +63,10 @@ class Cents(TypeDecorator[Decimal]):
             return int(value * 100)
         return value
 
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        # asyncpg already hands back a NUMERIC(p, 2) as a Decimal with two places: no work per value.
+        return None if dialect.name == "postgresql" else super().result_processor(dialect, coltype)
+
     def process_result_value(self, value: Any, dialect: Dialect) -> Decimal | None:
         if value is None:
             return None
@@ -84,6 +88,10 @@ class UtcDateTime(TypeDecorator[datetime]):
             value = value.replace(tzinfo=UTC)
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        # asyncpg already hands back a timestamptz as an aware datetime in UTC: no work per value.
+        return None if dialect.name == "postgresql" else super().result_processor(dialect, coltype)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:

@@ -8,7 +8,7 @@ in `queries`).
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import case, select, update
@@ -42,9 +42,12 @@ async def available(
     if found is None:
         raise CustomerNotFound()
     offers = []
+    days: dict[str | None, date] = {
+        None: store_day
+    }  # the local day of each time zone the offers use (most use the store's)
     for offer in found:
         terms = offer.terms
-        day = rules.usage_day(terms, now, store_timezone)
+        day = days.get(terms.timezone) or days.setdefault(terms.timezone, rules.usage_day(terms, now, store_timezone))
         uses_today = offer.uses_on_store_day
         if day != store_day:
             uses_today = await queries.uses_on(session, campaign_id=terms.id, customer_id=data.customer_id, day=day)
@@ -104,7 +107,7 @@ async def apply(session: AsyncSession, *, data: ApplyRequest, now: datetime, sto
             uses_today = await queries.uses_on(session, campaign_id=terms.id, customer_id=data.customer_id, day=day)
         amount = rules.evaluate(terms, checkout=checkout, now=now, is_target=view.is_target, uses_today=uses_today)
         use = queries.Use(terms, data.customer_id, day, data.cart_value, data.delivery_charge, amount, now)
-        written = await queries.write_use(session, use, now)
+        written = await queries.write_use(session, use)
         if not written.counted:
             raise DailyLimitReached()
         assert written.redemption_id is not None

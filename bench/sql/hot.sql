@@ -7,23 +7,26 @@
 \set delivery random(500, 1999) / 100.0
 \set campaign :campaign_first
 \set amount random(100, 2000) / 100.0
-BEGIN;
-;
-ROLLBACK;
-BEGIN;
-SELECT api_keys.id, api_keys.name, api_keys.prefix, api_keys.key_hash, api_keys.scopes, api_keys.created_at, api_keys.last_used_at, api_keys.revoked_at 
-FROM api_keys 
-WHERE api_keys.prefix = 'cms_live_903b721c'::VARCHAR AND api_keys.revoked_at IS NULL;
-SELECT campaigns.id, campaigns.name, campaigns.description, campaigns.discount_type, campaigns.discount_percentage, campaigns.discount_flat, campaigns.start_date, campaigns.end_date, campaigns.total_budget, campaigns.used_budget, campaigns.max_usage_per_customer_per_day, campaigns.min_cart_value, campaigns.max_discount_amount, campaigns.is_targeted, campaigns.is_paused, campaigns.timezone, campaigns.version, campaigns.created_at, campaigns.updated_at, campaigns.deleted_at 
+BEGIN ISOLATION LEVEL READ COMMITTED;
+SELECT campaigns.id, campaigns.version, campaigns.name, campaigns.discount_type, campaigns.discount_percentage, campaigns.discount_flat, campaigns.start_date, campaigns.end_date, campaigns.total_budget, campaigns.used_budget, campaigns.max_usage_per_customer_per_day, campaigns.min_cart_value, campaigns.max_discount_amount, campaigns.is_targeted, campaigns.is_paused, campaigns.timezone, campaigns.deleted_at, EXISTS (SELECT * 
+FROM customers 
+WHERE customers.id = :customer::INTEGER) AS customer_found, EXISTS (SELECT * 
+FROM campaign_targets 
+WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target, (SELECT daily_usages.uses 
+FROM daily_usages 
+WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses 
 FROM campaigns 
 WHERE campaigns.id = :campaign::INTEGER AND campaigns.deleted_at IS NULL;
-SELECT customers.id, customers.email, customers.name, customers.created_at 
-FROM customers 
-WHERE customers.id = :customer::INTEGER;
-SELECT daily_usages.uses 
-FROM daily_usages 
-WHERE daily_usages.campaign_id = :campaign::INTEGER AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE;
-UPDATE campaigns SET used_budget=(campaigns.used_budget + :amount::NUMERIC(14, 2)) WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget RETURNING campaigns.version;
-INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) VALUES (:campaign::INTEGER, :customer::INTEGER, :today::DATE, 1::INTEGER, 1000000::INTEGER) ON CONFLICT (campaign_id, customer_id, day) DO UPDATE SET uses = (daily_usages.uses + 1::INTEGER), usage_limit = 1000000::INTEGER WHERE daily_usages.uses < 1000000::INTEGER RETURNING daily_usages.uses;
-INSERT INTO redemptions (campaign_id, customer_id, discount_type, cart_value, delivery_charge, discount_amount, campaign_version, usage_day, created_at, status, rolled_back_at, rollback_reason) VALUES (:campaign::INTEGER, :customer::INTEGER, 'cart'::VARCHAR, :cart::NUMERIC(14, 2), :delivery::NUMERIC(14, 2), :amount::NUMERIC(14, 2), 1::INTEGER, :today::DATE, :now::TIMESTAMP WITH TIME ZONE, 'applied'::VARCHAR, NULL::TIMESTAMP WITH TIME ZONE, NULL::VARCHAR) RETURNING redemptions.id;
+WITH counted AS 
+(INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) VALUES (:campaign::INTEGER, :customer::INTEGER, :today::DATE, 1::INTEGER, 1000000::INTEGER) ON CONFLICT (campaign_id, customer_id, day) DO UPDATE SET uses = (daily_usages.uses + 1::INTEGER), usage_limit = 1000000::INTEGER WHERE daily_usages.uses < 1000000::INTEGER RETURNING daily_usages.uses), 
+recorded AS 
+(INSERT INTO redemptions (campaign_id, campaign_version, customer_id, discount_type, cart_value, delivery_charge, discount_amount, usage_day, created_at, status) SELECT :campaign::INTEGER AS anon_1, 1::INTEGER AS anon_2, :customer::INTEGER AS anon_3, 'cart'::VARCHAR AS anon_4, :cart::NUMERIC(14, 2) AS anon_5, :delivery::NUMERIC(14, 2) AS anon_6, :amount::NUMERIC(14, 2) AS anon_7, :today::DATE AS anon_8, :now::TIMESTAMP WITH TIME ZONE AS anon_9, 'applied'::VARCHAR AS anon_10 
+FROM counted RETURNING redemptions.id), 
+spent AS 
+(UPDATE campaigns SET used_budget=(campaigns.used_budget + :amount::NUMERIC(14, 2)) WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget AND (EXISTS (SELECT recorded.id 
+FROM recorded)) RETURNING campaigns.id)
+ SELECT EXISTS (SELECT counted.uses 
+FROM counted) AS counted, (SELECT recorded.id 
+FROM recorded) AS redemption_id, EXISTS (SELECT spent.id 
+FROM spent) AS spent;
 COMMIT;
