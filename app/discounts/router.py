@@ -1,16 +1,17 @@
 """HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
 from app.auth.dependencies import access
 from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
+from app.core import metrics
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
 from app.core.db import SessionDep
-from app.core.errors import RateLimited, error_responses
+from app.core.errors import AppError, RateLimited, error_responses
 from app.core.schemas import Limit, PathId, Skip
 from app.customers.exceptions import CustomerNotFound
 from app.discounts import service
@@ -18,7 +19,7 @@ from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, Redemption
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
-from app.idempotency.dependencies import Idempotent
+from app.idempotency.dependencies import Idempotent, IdempotentRequest
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 
 router = APIRouter(prefix="/discounts", tags=["discounts"])
@@ -55,7 +56,12 @@ async def available_discounts(
     },
 )
 async def apply_discount(
-    now: NowDep, data: ApplyRequest, session: SessionDep, settings: SettingsDep, idempotent: Idempotent
+    request: Request,
+    now: NowDep,
+    data: ApplyRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotent: Idempotent,
 ) -> RedemptionRead:
     """Give this checkout the campaign's discount: spends budget and one of today's uses.
 
@@ -66,7 +72,28 @@ async def apply_discount(
         redemption = await service.apply(session, data=data, now=now, store_timezone=settings.store_timezone)
         return RedemptionRead.model_validate(redemption)
 
-    return await idempotent.answer(RedemptionRead, data, apply)
+    return await _outcome_noted(request, idempotent, idempotent.answer(RedemptionRead, data, apply))
+
+
+async def _outcome_noted(
+    request: Request, idempotent: IdempotentRequest, answer: Awaitable[RedemptionRead]
+) -> RedemptionRead:
+    """`answer`, its outcome noted for `discount_applies_total` (counted once the answer is sent)."""
+    try:
+        redemption = await answer
+    except AppError as error:
+        replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
+        outcome = "replayed" if replayed else error.code
+        metrics.note_apply(request.scope["state"], metrics.ApplyDecision(outcome, error.status_code))
+        raise
+    if idempotency.REPLAYED_HEADER in idempotent.response.headers:
+        decision = metrics.ApplyDecision("replayed", status.HTTP_201_CREATED)
+    else:
+        decision = metrics.ApplyDecision(
+            "applied", status.HTTP_201_CREATED, redemption.discount_type, redemption.discount_amount
+        )
+    metrics.note_apply(request.scope["state"], decision)
+    return redemption
 
 
 @router.get(

@@ -1,0 +1,83 @@
+"""What the response middleware (headers, request id, access line, HTTP metrics) costs per request.
+
+`python -m bench.middleware_cost [--requests N] [--multiprocess]` calls the middleware in process on
+a bare ASGI app that answers 204, without HTTP or a server in the way, in four set-ups: the bare app,
+the middleware with metrics off and the access line off (LOG_LEVEL=WARNING), metrics on, then an
+access line written to /dev/null, as JSON or as a console line. `--multiprocess` runs it with PROMETHEUS_MULTIPROC_DIR
+set (as under `uvicorn --workers N`), where each increment writes to a memory-mapped file.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Scope = dict[str, Any]
+App = Callable[[Scope, Any, Any], Awaitable[None]]
+
+
+async def bare_app(scope: Scope, receive: Any, send: Any) -> None:
+    scope["state"]["route_template"] = "/bench/{item_id}"
+    await send({"type": "http.response.start", "status": 204, "headers": [(b"content-length", b"0")]})
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def per_request_microseconds(app: App, requests: int) -> float:
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b""}
+
+    async def send(message: dict[str, Any]) -> None:
+        return None
+
+    headers = [(b"host", b"bench"), (b"x-request-id", b"bench-1")]
+    best = float("inf")
+    for _ in range(5):  # the best of five runs: the machine is shared
+        started = time.perf_counter()
+        for _ in range(requests):
+            scope = {"type": "http", "method": "GET", "path": "/bench/1", "headers": headers, "state": {}}
+            await app(scope, receive, send)
+        best = min(best, time.perf_counter() - started)
+    return best / requests * 1e6
+
+
+async def main(requests: int) -> None:
+    from app.core.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter
+    from app.core.middleware import ResponseHeadersMiddleware
+
+    access = logging.getLogger("app.access")
+    handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115, ASYNC230 - lives as long as the process
+    handler.setFormatter(JsonFormatter())
+    access.addHandler(handler)
+    access.propagate = False
+
+    access.setLevel(logging.WARNING)
+    bare = await per_request_microseconds(bare_app, requests)
+    plain = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=False), requests)
+    counted = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
+    access.setLevel(logging.INFO)
+    logged = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
+    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
+    console = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
+
+    mode = "multiprocess" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "in-process"
+    print(f"per request, best of 5 x {requests} ({mode} metrics):")
+    print(f"  bare app                                  {bare:6.1f} us")
+    print(f"  + middleware, no metrics, no access line  {plain:6.1f} us  (+{plain - bare:.1f})")
+    print(f"  + metrics                                 {counted:6.1f} us  (+{counted - plain:.1f} for the metrics)")
+    print(f"  + JSON access line                        {logged:6.1f} us  (+{logged - counted:.1f} for the line)")
+    print(f"  or + console access line                  {console:6.1f} us  (+{console - counted:.1f} for the line)")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--multiprocess", action="store_true", help="metrics in memory-mapped files")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-metrics-") as directory:
+        if arguments.multiprocess:
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
+        asyncio.run(main(arguments.requests))
