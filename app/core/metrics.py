@@ -24,7 +24,7 @@ import os
 from collections.abc import MutableMapping
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -92,10 +92,11 @@ _given_children: dict[str, Any] = {}
 
 
 def observe_request(method: str, route: str, status: int, seconds: float) -> None:
-    key = (method, route, status)
+    # The caller's own method is not kept, not even as a key here: it would grow without end.
+    key = (method if method in _METHODS else "other", route, status)
     child = _http_children.get(key)
     if child is None:
-        child = _http_children[key] = LATENCY.labels(method if method in _METHODS else "other", route, status)
+        child = _http_children[key] = LATENCY.labels(*key)
     child.observe(seconds)
 
 
@@ -106,9 +107,38 @@ class ApplyDecision(NamedTuple):
     amount: Decimal | None = None
 
 
-def note_apply(state: MutableMapping[str, Any], decision: ApplyDecision) -> None:
-    """Remember what an apply decided; it is counted once the answer is sent (`count_apply`). If the
-    transaction is run again (a conflict), the last run's decision replaces the first's."""
+class Given(Protocol):
+    """What an applied discount gave (a RedemptionRead)."""
+
+    @property
+    def discount_type(self) -> str: ...
+
+    @property
+    def discount_amount(self) -> Decimal: ...
+
+
+def note_apply(
+    state: MutableMapping[str, Any],
+    *,
+    status: int,
+    replayed: bool,
+    refusal: str | None = None,
+    given: Given | None = None,
+) -> None:
+    """Remember what an apply decided; it is counted once the answer is sent (`count_apply`), with
+    the status that really answered it. A transaction run again (a conflict) replaces the decision.
+
+    `refusal` is the code of the error that answered, `given` the redemption (its `discount_type`
+    and `discount_amount`) of a discount applied now.
+    """
+    if replayed:
+        decision = ApplyDecision("replayed", status)
+    elif refusal is not None:
+        decision = ApplyDecision(refusal if status < 500 else "failed", status)
+    elif given is not None:
+        decision = ApplyDecision("applied", status, str(given.discount_type), given.discount_amount)
+    else:
+        raise ValueError("an apply is refused, replayed, or gives something")
     state[APPLY_DECISION] = decision
 
 

@@ -79,20 +79,15 @@ async def _outcome_noted(
     request: Request, idempotent: IdempotentRequest, answer: Awaitable[RedemptionRead]
 ) -> RedemptionRead:
     """`answer`, its outcome noted for `discount_applies_total` (counted once the answer is sent)."""
+    state = request.scope["state"]
     try:
         redemption = await answer
     except AppError as error:
         replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
-        outcome = "replayed" if replayed else error.code
-        metrics.note_apply(request.scope["state"], metrics.ApplyDecision(outcome, error.status_code))
+        metrics.note_apply(state, status=error.status_code, replayed=replayed, refusal=error.code)
         raise
-    if idempotency.REPLAYED_HEADER in idempotent.response.headers:
-        decision = metrics.ApplyDecision("replayed", status.HTTP_201_CREATED)
-    else:
-        decision = metrics.ApplyDecision(
-            "applied", status.HTTP_201_CREATED, redemption.discount_type, redemption.discount_amount
-        )
-    metrics.note_apply(request.scope["state"], decision)
+    replayed = idempotency.REPLAYED_HEADER in idempotent.response.headers
+    metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=replayed, given=redemption)
     return redemption
 
 
