@@ -41,21 +41,28 @@ ENVIRONMENT_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class UnsafeMetricsDirectory(RuntimeError):
-    """The shared parent of the automatic directories is not this user's private directory."""
+    """No directory the workers can safely share: the service does not start (it would report one
+    worker's counts as if they were all of them)."""
 
 
 def prepare(*, temp_root: Path | None = None) -> Path | None:
     """Set up multiprocess mode as described above; the directory, or None for a lone process.
     Must run before `prometheus_client` is imported."""
     configured = os.environ.get(ENVIRONMENT_VARIABLE)
-    if configured:
-        directory = Path(configured)
-        directory.mkdir(parents=True, exist_ok=True)
-    elif multiprocessing.parent_process() is not None:
-        directory = _directory_of_this_start(temp_root or Path(tempfile.gettempdir()))
-        os.environ[ENVIRONMENT_VARIABLE] = str(directory)
-    else:
-        return None
+    try:
+        if configured:
+            directory = Path(configured)
+            directory.mkdir(parents=True, exist_ok=True)
+        elif multiprocessing.parent_process() is not None:
+            directory = _directory_of_this_start(temp_root or Path(tempfile.gettempdir()))
+            os.environ[ENVIRONMENT_VARIABLE] = str(directory)
+        else:
+            return None
+    except OSError as exc:  # a read-only file system, a full disk
+        raise UnsafeMetricsDirectory(
+            f"the workers' metrics directory cannot be made ({exc}); set {ENVIRONMENT_VARIABLE} to a writable"
+            " local directory of the service's own"
+        ) from exc
     if "prometheus_client.values" in sys.modules and not _multiprocess_already():
         raise RuntimeError(
             f"prometheus_client was imported before {ENVIRONMENT_VARIABLE} was set: import app.core.metrics first"

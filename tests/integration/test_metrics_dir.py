@@ -107,3 +107,10 @@ def test_the_operators_directory_is_created_and_one_set_too_late_is_refused(
 def test_a_lone_process_keeps_its_metrics_in_memory() -> None:
     assert metrics_dir.prepare() is None
     assert metrics_dir.ENVIRONMENT_VARIABLE not in os.environ
+
+
+def test_a_worker_that_cannot_make_the_directory_does_not_start(tmp_path: Path) -> None:
+    not_a_directory = tmp_path / "tmp"
+    not_a_directory.write_text("a file where the temporary directory should be")
+    with pytest.raises(metrics_dir.UnsafeMetricsDirectory, match="PROMETHEUS_MULTIPROC_DIR"):
+        directory_of_a_worker(str(not_a_directory))
