@@ -34,50 +34,57 @@ async def per_request_microseconds(app: App, requests: int) -> float:
         return None
 
     headers = [(b"host", b"bench"), (b"x-request-id", b"bench-1")]
-    best = float("inf")
-    for _ in range(5):  # the best of five runs: the machine is shared
-        started = time.perf_counter()
-        for _ in range(requests):
-            scope = {"type": "http", "method": "GET", "path": "/bench/1", "headers": headers, "state": {}}
-            await app(scope, receive, send)
-        best = min(best, time.perf_counter() - started)
-    return best / requests * 1e6
+    started = time.perf_counter()
+    for _ in range(requests):
+        scope = {"type": "http", "method": "GET", "path": "/bench/1", "headers": headers, "state": {}}
+        await app(scope, receive, send)
+    return (time.perf_counter() - started) / requests * 1e6
 
 
-async def main(requests: int) -> None:
+async def main(requests: int, rounds: int) -> None:
     from app.core.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter
     from app.core.middleware import ResponseHeadersMiddleware
 
     access = logging.getLogger("app.access")
     handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115, ASYNC230 - lives as long as the process
-    handler.setFormatter(JsonFormatter())
     access.addHandler(handler)
     access.propagate = False
-
-    access.setLevel(logging.WARNING)
-    bare = await per_request_microseconds(bare_app, requests)
-    plain = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=False), requests)
-    counted = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
-    access.setLevel(logging.INFO)
-    logged = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
-    handler.setFormatter(EscapingFormatter(LOG_FORMAT))
-    console = await per_request_microseconds(ResponseHeadersMiddleware(bare_app, count_metrics=True), requests)
+    plain = ResponseHeadersMiddleware(bare_app, count_metrics=False)
+    counted = ResponseHeadersMiddleware(bare_app, count_metrics=True)
+    setups: dict[str, tuple[App, int, logging.Formatter | None]] = {
+        "bare app": (bare_app, logging.WARNING, None),
+        "middleware, no metrics, no access line": (plain, logging.WARNING, None),
+        "middleware and metrics, no access line": (counted, logging.WARNING, None),
+        "middleware, metrics, JSON access line": (counted, logging.INFO, JsonFormatter()),
+        "middleware, metrics, console access line": (counted, logging.INFO, EscapingFormatter(LOG_FORMAT)),
+    }
+    best = dict.fromkeys(setups, float("inf"))
+    for _ in range(rounds):  # the set-ups take turns, and each keeps its best round: the machine is shared
+        for name, (app, level, formatter) in setups.items():
+            access.setLevel(level)
+            handler.setFormatter(formatter)
+            best[name] = min(best[name], await per_request_microseconds(app, requests))
 
     mode = "multiprocess" if os.environ.get("PROMETHEUS_MULTIPROC_DIR") else "in-process"
-    print(f"per request, best of 5 x {requests} ({mode} metrics):")
-    print(f"  bare app                                  {bare:6.1f} us")
-    print(f"  + middleware, no metrics, no access line  {plain:6.1f} us  (+{plain - bare:.1f})")
-    print(f"  + metrics                                 {counted:6.1f} us  (+{counted - plain:.1f} for the metrics)")
-    print(f"  + JSON access line                        {logged:6.1f} us  (+{logged - counted:.1f} for the line)")
-    print(f"  or + console access line                  {console:6.1f} us  (+{console - counted:.1f} for the line)")
+    print(f"per request, best of {rounds} rounds of {requests} ({mode} metrics):")
+    baseline = {
+        "middleware, no metrics, no access line": "bare app",
+        "middleware and metrics, no access line": "middleware, no metrics, no access line",
+        "middleware, metrics, JSON access line": "middleware and metrics, no access line",
+        "middleware, metrics, console access line": "middleware and metrics, no access line",
+    }
+    for name, microseconds in best.items():
+        more = f"  ({microseconds - best[baseline[name]]:+.1f})" if name in baseline else ""
+        print(f"  {name:<42} {microseconds:6.1f} us{more}")
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--multiprocess", action="store_true", help="metrics in memory-mapped files")
     arguments = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-metrics-") as directory:
         if arguments.multiprocess:
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = directory
-        asyncio.run(main(arguments.requests))
+        asyncio.run(main(arguments.requests, arguments.rounds))
