@@ -1,10 +1,11 @@
 """What the response middleware (headers, request id, access line, HTTP metrics) costs per request.
 
-`python -m bench.middleware_cost [--requests N] [--multiprocess]` calls the middleware in process on
-a bare ASGI app that answers 204, without HTTP or a server in the way, in four set-ups: the bare app,
-the middleware with metrics off and the access line off (LOG_LEVEL=WARNING), metrics on, then an
-access line written to /dev/null, as JSON or as a console line. `--multiprocess` runs it with PROMETHEUS_MULTIPROC_DIR
-set (as under `uvicorn --workers N`), where each increment writes to a memory-mapped file.
+`python -m bench.middleware_cost [--requests N] [--rounds R] [--multiprocess]` calls the middleware in
+process on a bare ASGI app that answers 204, without HTTP or a server in the way, in five set-ups
+that take turns: the bare app; the middleware with metrics off and no access line (LOG_LEVEL=WARNING);
+metrics on; then an access line written to /dev/null, as JSON or as a console line. `--multiprocess`
+sets PROMETHEUS_MULTIPROC_DIR (as under `uvicorn --workers N`): each increment then writes to a
+memory-mapped file.
 """
 
 import argparse
