@@ -6,7 +6,7 @@ the scrape. Which worker answered a request is read from its JSON access line (`
 
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from decimal import Decimal
 from functools import partial
 from typing import Any
@@ -26,7 +26,7 @@ ONE_SHOT = {"Connection": "close"}
 
 
 @pytest.fixture(scope="module")
-def server() -> AsyncIterator[LiveServer]:
+def server() -> Iterator[LiveServer]:
     with (
         scratch_postgres_database() as url,
         live_server(url, workers=2, LOG_LEVEL="INFO", LOG_FORMAT="json") as running,
