@@ -203,8 +203,9 @@ async def render() -> bytes:
 
 
 def _forget_killed_workers(directory: Path) -> None:
-    """A worker killed outright (SIGKILL, out of memory) could not remove its gauge; do it for it."""
+    """A worker killed outright (SIGKILL, out of memory) could not remove its gauge; do it for it
+    (what `mark_process_dead` does, but two workers scraping at once may both try)."""
     for path in directory.glob("gauge_live*_*.db"):
         pid = path.stem.rpartition("_")[2]
         if pid.isdigit() and not metrics_dir.process_is_alive(int(pid)):
-            multiprocess.mark_process_dead(int(pid), str(directory))  # type: ignore[no-untyped-call]
+            path.unlink(missing_ok=True)

@@ -5,6 +5,8 @@ the scrape. Which worker answered a request is read from its JSON access line (`
 """
 
 import json
+import os
+import signal
 import time
 from collections.abc import Iterator
 from decimal import Decimal
@@ -144,3 +146,36 @@ def test_a_request_is_logged_once_even_with_uvicorns_access_log_on() -> None:
     assert len(lines) == 1, log
     assert " INFO app.access: GET /health 200 " in lines[0]
     assert " INFO uvicorn.error: Application startup complete." in log, "uvicorn writes in the service's format"
+
+
+def test_a_killed_worker_keeps_its_counts_and_loses_its_gauge() -> None:
+    health = frozenset({("method", "GET"), ("route", "/health"), ("status", "200")})
+
+    def scrape(base_url: str) -> tuple[float, set[str]]:
+        metrics = samples(httpx.get(f"{base_url}/metrics", headers=ONE_SHOT, timeout=10).text)
+        pids = {dict(labels)["pid"] for name, labels in metrics if name == "db_pool_connections_in_use"}
+        return metrics.get(("http_request_duration_seconds_count", health), 0.0), pids
+
+    with (
+        scratch_postgres_database() as url,
+        live_server(url, workers=2, LOG_LEVEL="INFO", LOG_FORMAT="json") as server,
+    ):
+        ids = {f"health-{i}" for i in range(20)}
+        for request_id in ids:
+            headers = {**ONE_SHOT, "X-Request-ID": request_id}
+            assert httpx.get(f"{server.base_url}/health", headers=headers, timeout=10).status_code == 200
+        health_checks, workers = scrape(server.base_url)
+        assert health_checks >= 20, "wait_until_healthy's checks count too"
+        assert len(workers) == 2
+        killed = str(next(iter(workers_that_answered(server, ids).values())))  # one that has counted some
+        os.kill(int(killed), signal.SIGKILL)
+
+        deadline = time.monotonic() + 30
+        while True:  # until uvicorn has replaced the killed worker and a scrape has seen it
+            after, pids = scrape(server.base_url)
+            if killed not in pids and len(pids) == 2:
+                break
+            assert time.monotonic() < deadline, f"killed {killed}, gauges of {pids}: still there, or no new worker"
+            time.sleep(0.2)
+    assert killed not in pids, "the killed worker's gauge is gone"
+    assert after == health_checks, "its health checks are still counted"
