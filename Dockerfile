@@ -31,4 +31,8 @@ ENV FORWARDED_ALLOW_IPS=127.0.0.1
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/health', timeout=4)" || exit 1
 
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2 --proxy-headers"]
+# --no-access-log: the service writes one access line per request of its own (JSON with APP_ENV=production,
+# or LOG_FORMAT=json), with the request id and the route; uvicorn's would log each request twice.
+# GET /metrics reports both workers: they share a metrics directory made new under /tmp at each start
+# (set PROMETHEUS_MULTIPROC_DIR to choose it, and empty it before each start).
+CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2 --proxy-headers --no-access-log"]

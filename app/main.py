@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from functools import cache
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel
@@ -17,13 +17,17 @@ from sqlalchemy import text
 from app import __version__
 from app.auth import cache as key_cache
 from app.auth import service as auth_service
+from app.auth.dependencies import access
+from app.auth.exceptions import InsufficientScope, Unauthorized
+from app.auth.models import Scope
 from app.campaigns.router import router as campaigns_router
+from app.core import metrics
 from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.database_errors import install_database_error_handling, is_unreachable
 from app.core.db import create_engine, create_sessionmaker, read_only
 from app.core.errors import RateLimited, error_responses, install_error_handlers
 from app.core.logs import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware, RouteRecorder
 from app.core.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.openapi import install_openapi, operation_id
 from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
@@ -54,7 +58,7 @@ class Health(BaseModel):
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.effective_log_format)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -87,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         with contextlib.suppress(Exception):
             await key_cache.flush_last_use(app.state.key_cache, app.state.sessionmaker)
         await app.state.engine.dispose()
+        metrics.forget_this_worker()
 
     # /docs and /redoc with their scripts, styles and icon served by the service itself
     # (fastapi-offline), not from a CDN: the docs work offline and behind a strict firewall.
@@ -106,7 +111,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.read_sessionmaker = create_sessionmaker(app.state.read_only_engine)
     app.state.key_cache = key_cache.KeyCache(ttl_seconds=settings.api_key_cache_seconds)
     app.state.rate_limiter = RateLimiter(settings)
+    if settings.metrics_enabled:
+        metrics.watch_pool(app.state.engine)
 
+    # Innermost: it sees the router's scope, which the transaction retry copies (middleware.py).
+    app.add_middleware(RouteRecorder)
     install_error_handlers(app)
     install_database_error_handling(app, attempts=settings.db_transaction_attempts)
     install_method_not_allowed(app)
@@ -119,9 +128,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "X-Process-Time"],
         )
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(ResponseHeadersMiddleware)
+    app.add_middleware(ResponseHeadersMiddleware, count_metrics=settings.metrics_enabled)
 
     app.include_router(_service_router())
+    if settings.metrics_enabled:
+        app.include_router(_metrics_router(public=settings.metrics_public))
     api = APIRouter(prefix="/api/v1")
     api.include_router(customers_router)
     api.include_router(campaigns_router)
@@ -178,6 +189,35 @@ def _service_router() -> APIRouter:
             body = {"status": "unavailable", "database": "unavailable", "rate_limiter": limiter.state}
             return JSONResponse(body, status_code=503)
         return {"status": "ok", "database": "ok", "rate_limiter": limiter.state}
+
+    return router
+
+
+def _metrics_router(*, public: bool) -> APIRouter:
+    router = APIRouter(tags=["service"])
+    # A scraper on a private network (METRICS_PUBLIC=true) sends no key; it is limited per IP instead.
+    guard = Depends(rate_limit("read")) if public else Depends(access("read", Scope.READ))
+    refusals = (RateLimited,) if public else (Unauthorized, InsufficientScope, RateLimited)
+
+    @router.get(
+        "/metrics",
+        response_class=Response,
+        dependencies=[guard],
+        responses={
+            200: {
+                "description": "Every worker's metrics, in Prometheus text format",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            },
+            **error_responses(*refusals),
+        },
+        # As on /api/v1: a key, or none while the API is open (development, no key yet).
+        openapi_extra={} if public else {"security": [{"bearer": []}, {"apiKey": []}, {}]},
+    )
+    async def prometheus_metrics() -> Response:
+        """Request counts and latencies by route, applies by outcome, discount money given, database
+        connections in use, rate limit storage failures. Needs a key with the `read` scope unless
+        METRICS_PUBLIC=true."""
+        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
 
     return router
 

@@ -144,6 +144,13 @@ class Settings(BaseSettings):
     idempotency_purge_interval_seconds: float = Field(default=600, gt=0)
 
     log_level: str = "INFO"
+    # `json` (one JSON object a line, for a log pipeline) or `console` (readable); unset: json in production.
+    log_format: Literal["json", "console"] | None = None
+
+    # GET /metrics in Prometheus text format. Off: the route answers 404 and nothing is counted.
+    metrics_enabled: bool = True
+    # /metrics without an API key (a scraper on a private network); otherwise a key with the `read` scope.
+    metrics_public: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -192,6 +199,13 @@ class Settings(BaseSettings):
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         return _comma_separated(value)
+
+    @property
+    def effective_log_format(self) -> Literal["json", "console"]:
+        """LOG_FORMAT, or its default: JSON lines in production, readable lines elsewhere."""
+        if self.log_format is not None:
+            return self.log_format
+        return "json" if self.app_env == "production" else "console"
 
     @property
     def is_sqlite(self) -> bool:

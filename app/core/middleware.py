@@ -1,18 +1,21 @@
-"""Headers every response carries (security headers, the request id and the time it took), the body
-size limit, and CORS answered in the service's error shape."""
+"""Headers every response carries (security headers, the request id and the time it took), one access
+line and the HTTP metrics per request, the body size limit, and CORS answered in the service's error shape."""
 
 import logging
 import re
 import time
 import uuid
 
+from fastapi.routing import iter_route_contexts
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.logs import escape
+from app.core import metrics
+from app.core.logs import Untrusted, current_request_id
 from app.core.ratelimit import STATE_HEADERS
 
 logger = logging.getLogger("app.access")
@@ -38,17 +41,18 @@ def _request_id(scope: Scope) -> str:
 
 
 def _target(scope: Scope) -> str:
-    """The path and query a caller asked for, escaped: both are the caller's to choose."""
+    """The path and query a caller asked for (both the caller's to choose: log them `Untrusted`)."""
     query = scope.get("query_string", b"")
-    target = scope["path"] + ("?" + query.decode("latin-1") if query else "")
-    return escape(target)
+    return str(scope["path"]) + ("?" + query.decode("latin-1") if query else "")
 
 
 class ResponseHeadersMiddleware:
-    """Pure ASGI, so it wraps every response, errors included, without buffering bodies."""
+    """Pure ASGI, so it wraps every response, errors included, without buffering bodies. The
+    outermost middleware: it sees each request once, with the status that finally answered it."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, count_metrics: bool = False) -> None:
         self.app = app
+        self.count_metrics = count_metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -56,7 +60,9 @@ class ResponseHeadersMiddleware:
             return
         started = time.perf_counter()
         request_id = _request_id(scope)
-        scope.setdefault("state", {})["request_id"] = request_id
+        state = scope.setdefault("state", {})
+        state["request_id"] = request_id
+        request_id_token = current_request_id.set(request_id)
         status_code = 500
         started_response = False
 
@@ -70,7 +76,7 @@ class ResponseHeadersMiddleware:
                     headers[name] = value
                 headers["X-Request-ID"] = request_id
                 # The limit this request counted against, whatever answered it (a refusal, a replay).
-                for name, value in scope["state"].get(STATE_HEADERS, {}).items():
+                for name, value in state.get(STATE_HEADERS, {}).items():
                     headers.setdefault(name, value)
                 headers["X-Process-Time"] = f"{time.perf_counter() - started:.6f}"
             await send(message)
@@ -82,21 +88,77 @@ class ResponseHeadersMiddleware:
                 raise
             # Rendered here rather than by Starlette's outermost handler so that
             # a 500 carries the same headers and body shape as every other answer.
-            logger.error("unhandled error request_id=%s", escape(request_id), exc_info=exc)
+            logger.error("unhandled error request_id=%s", Untrusted(request_id), exc_info=exc)
             response = JSONResponse(
                 {"code": "internal_error", "detail": f"An unexpected error occurred; quote request id {request_id}."},
                 status_code=500,
             )
             await response(scope, receive, send_with_headers)
         finally:
-            logger.info(
-                "%s %s %s %.1fms request_id=%s",
-                escape(scope["method"]),
-                _target(scope),
-                status_code,
-                (time.perf_counter() - started) * 1000,
-                escape(request_id),
-            )
+            elapsed = time.perf_counter() - started
+            method = scope["method"]
+            route = state.get(metrics.ROUTE_TEMPLATE, metrics.UNMATCHED_ROUTE)
+            if self.count_metrics:
+                metrics.observe_request(method, route, status_code, elapsed)
+                decision = state.get(metrics.APPLY_DECISION)
+                if decision is not None:
+                    metrics.count_apply(decision, status_code)
+            if logger.isEnabledFor(logging.INFO):
+                target = _target(scope)
+                milliseconds = round(elapsed * 1000, 1)
+                logger.info(
+                    "%s %s %s %.1fms request_id=%s",
+                    Untrusted(method),
+                    Untrusted(target),
+                    status_code,
+                    milliseconds,
+                    Untrusted(request_id),
+                    # The fields of a JSON line (raw: JSON escapes them); a console line shows the message.
+                    extra={
+                        "request_id": request_id,
+                        "method": method,
+                        "route": route,
+                        "path": target,
+                        "status": status_code,
+                        "duration_ms": milliseconds,
+                    },
+                )
+            current_request_id.reset(request_id_token)
+
+
+class RouteRecorder:
+    """Puts the template of the route that answered (`/api/v1/campaigns/{campaign_id}`) in the
+    request's state, for the access line and the metrics.
+
+    It sits inside TransactionRetryMiddleware, which runs the app on a copy of the scope (so the
+    router's `scope["route"]` never reaches the outer middleware), while the state is one dict that
+    every copy shares. `scope["route"]` is the route as its own router declared it (`/discounts/apply`):
+    the full template, with the prefixes of the routers that include it, comes from the app's routes.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._templates: dict[int, str] | None = None  # id(route) -> its full template
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            route = scope.get("route")
+            if route is not None:
+                scope.setdefault("state", {})[metrics.ROUTE_TEMPLATE] = self._template(scope, route)
+
+    def _template(self, scope: Scope, route: BaseRoute) -> str:
+        if self._templates is None:  # the routes are all there once requests come
+            self._templates = {
+                id(context.original_route): context.path_format or metrics.UNMATCHED_ROUTE
+                for context in iter_route_contexts(scope["app"].routes)
+            }
+        template = self._templates.get(id(route))
+        return template if template is not None else str(getattr(route, "path_format", metrics.UNMATCHED_ROUTE))
 
 
 class BodyTooLarge(HTTPException):

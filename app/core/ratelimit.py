@@ -24,6 +24,7 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.errors import RateLimited
 
@@ -105,6 +106,7 @@ class RateLimiter:
         try:
             answer = await question()
         except Exception as exc:
+            metrics.rate_limit_storage_failed()
             if self._clock() >= self._skip_until:  # once per back-off, even with requests in flight
                 self._skip_until = self._clock() + self.backoff_seconds
                 logger.warning(

@@ -1,18 +1,19 @@
 """HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import TypeAdapter
 
 from app.auth.dependencies import access
 from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
+from app.core import metrics
 from app.core.clock import NowDep, UtcDatetime
 from app.core.config import SettingsDep
 from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import RateLimited, error_responses
+from app.core.errors import AppError, RateLimited, error_responses
 from app.core.exact_json import ExactJsonRoute
 from app.core.schemas import Limit, PathId, QueryId, Skip
 from app.customers.exceptions import CustomerNotFound
@@ -21,7 +22,7 @@ from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, Redemption
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
-from app.idempotency.dependencies import Idempotent
+from app.idempotency.dependencies import Idempotent, IdempotentRequest
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 
 router = APIRouter(prefix="/discounts", tags=["discounts"], route_class=ExactJsonRoute)
@@ -63,7 +64,12 @@ _OFFERS = TypeAdapter(list[AvailableDiscount])
     },
 )
 async def apply_discount(
-    now: NowDep, data: ApplyRequest, session: SessionDep, settings: SettingsDep, idempotent: Idempotent
+    request: Request,
+    now: NowDep,
+    data: ApplyRequest,
+    session: SessionDep,
+    settings: SettingsDep,
+    idempotent: Idempotent,
 ) -> RedemptionRead:
     """Give this checkout the campaign's discount: spends budget and one of today's uses.
 
@@ -74,7 +80,23 @@ async def apply_discount(
         redemption = await service.apply(session, data=data, now=now, store_timezone=settings.store_timezone)
         return RedemptionRead.model_validate(redemption)
 
-    return await idempotent.answer(RedemptionRead, data, apply)
+    return await _outcome_noted(request, idempotent, idempotent.answer(RedemptionRead, data, apply))
+
+
+async def _outcome_noted(
+    request: Request, idempotent: IdempotentRequest, answer: Awaitable[RedemptionRead]
+) -> RedemptionRead:
+    """`answer`, its outcome noted for `discount_applies_total` (counted once the answer is sent)."""
+    state = request.scope["state"]
+    try:
+        redemption = await answer
+    except AppError as error:
+        replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
+        metrics.note_apply(state, status=error.status_code, replayed=replayed, refusal=error.code)
+        raise
+    replayed = idempotency.REPLAYED_HEADER in idempotent.response.headers
+    metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=replayed, given=redemption)
+    return redemption
 
 
 @router.get(

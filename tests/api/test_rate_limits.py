@@ -224,6 +224,7 @@ async def _twice(client: httpx.AsyncClient, method: str, url: str, **request: An
 ROUTES: dict[str, tuple[str, str, str, int, Request]] = {
     # name: (method, path template, limit class, status, request)
     "health": ("GET", "/health", "health", 200, lambda c, ids: c.get("/health")),
+    "metrics": ("GET", "/metrics", "read", 200, lambda c, ids: c.get("/metrics")),
     "create customer": (
         "POST",
         "/api/v1/customers/",

@@ -133,6 +133,8 @@ class LiveServer:
     workers: int = 2
     env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    # uvicorn's own access log (off, as in production: the service writes one access line of its own).
+    uvicorn_access_log: bool = False
     process: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
     _log: IO[bytes] | None = None
@@ -163,7 +165,7 @@ class LiveServer:
                 str(self.port),
                 "--workers",
                 str(self.workers),
-                "--no-access-log",
+                *([] if self.uvicorn_access_log else ["--no-access-log"]),
                 # As in production: X-Forwarded-For is taken only from FORWARDED_ALLOW_IPS (env).
                 "--proxy-headers",
             ],

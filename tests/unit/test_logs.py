@@ -1,11 +1,14 @@
-"""Log lines a caller cannot forge: control characters and terminal escapes are escaped, visibly."""
+"""Log lines a caller cannot forge: control characters and terminal escapes are escaped, visibly, in a
+console line, and escaped once, by JSON, in a JSON line."""
 
+import json
 import logging
+import re
 import sys
 
 import pytest
 
-from app.core.logs import LOG_FORMAT, EscapingFormatter, escape
+from app.core.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter, Untrusted, current_request_id, escape
 
 FORGED_LINE = "/zz\n2026-11-25 12:00:00,000 CRITICAL app.fake: INJECTED"
 
@@ -56,3 +59,46 @@ def test_the_record_is_left_as_it_was_for_other_handlers() -> None:
     record = _record("GET %s", FORGED_LINE)
     EscapingFormatter(LOG_FORMAT).format(record)
     assert record.getMessage() == f"GET {FORGED_LINE}"
+
+
+def _json_line(record: logging.LogRecord) -> tuple[str, dict[str, object]]:
+    line = JsonFormatter().format(record)
+    return line, json.loads(line)
+
+
+def test_a_json_line_carries_a_forged_path_raw_escaped_once_by_json() -> None:
+    record = _record("%s %s", Untrusted("GET"), Untrusted(FORGED_LINE + "\x1b[2J\u2028\u202e"))
+    line, entry = _json_line(record)
+    assert "\n" not in line
+    assert line.isascii() and line.isprintable(), "JSON leaves no control character, separator or bidi override"
+    assert entry["message"] == f"GET {FORGED_LINE}\x1b[2J\u2028\u202e", "the reader gets the caller's bytes back"
+    assert "\\\\x0a" not in line, "not escaped twice"
+    assert (entry["level"], entry["logger"]) == ("INFO", "app.access")
+
+
+def test_a_console_line_escapes_what_a_json_line_logs_raw() -> None:
+    record = _record("GET %s", Untrusted(FORGED_LINE))
+    assert record.getMessage() == "GET /zz\\x0a2026-11-25 12:00:00,000 CRITICAL app.fake: INJECTED"
+    assert EscapingFormatter(LOG_FORMAT).format(record).endswith(record.getMessage())
+    assert _json_line(record)[1]["message"] == f"GET {FORGED_LINE}"
+
+
+def test_a_json_line_has_the_extra_fields_the_request_id_and_the_traceback_on_one_line() -> None:
+    try:
+        raise ValueError("bad \x1b[31m input")
+    except ValueError:
+        record = _record("unhandled error", exc_info=True)
+    record.route = "/api/v1/campaigns/{campaign_id}"
+    record.color_message = "\x1b[32mcoloured copy\x1b[0m"  # uvicorn adds one to some of its lines
+    token = current_request_id.set("abc-123")  # while a request is served (the line is written in it)
+    try:
+        line, entry = _json_line(record)
+    finally:
+        current_request_id.reset(token)
+    assert "\n" not in line
+    assert entry["request_id"] == "abc-123"
+    assert entry["route"] == "/api/v1/campaigns/{campaign_id}"
+    assert "color_message" not in entry
+    assert str(entry["exception"]).startswith("Traceback (most recent call last):\n")
+    assert "ValueError: bad \x1b[31m input" in str(entry["exception"])
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", str(entry["time"]))

@@ -171,3 +171,13 @@ def test_the_settings_repr_hides_the_database_password() -> None:
 def test_bad_values_are_refused_at_startup(field: str, value: str) -> None:
     with pytest.raises(ValidationError):
         Settings(**{field: value})  # type: ignore[arg-type]
+
+
+def test_logs_are_json_in_production_and_readable_elsewhere_unless_log_format_says() -> None:
+    production = {"app_env": "production", "auth_required": True, "api_key_secret": STRONG_SECRET}
+    assert defaults_with(**production).effective_log_format == "json"
+    assert defaults_with().effective_log_format == "console"
+    assert defaults_with(**production, log_format="console").effective_log_format == "console"
+    assert defaults_with(log_format="json").effective_log_format == "json"
+    with pytest.raises(ValidationError):
+        defaults_with(log_format="xml")
