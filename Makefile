@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate test test-sqlite lint format bench bench-sql clean
+.PHONY: install run migrate test test-sqlite lint format docs bench bench-sql clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix app tests bench alembic
 	$(BIN)/ruff format app tests bench alembic
+
+# docs/settings.md and .env.example, from the Settings class (a test fails when they are stale).
+docs: install
+	$(BIN)/python -m app.core.settings_docs
 
 # The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database,
 # created when missing; the suite empties it on every run and refuses one holding other tables).

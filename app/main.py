@@ -196,7 +196,7 @@ def _service_router() -> APIRouter:
 def _metrics_router(*, public: bool) -> APIRouter:
     router = APIRouter(tags=["service"])
     # A scraper on a private network (METRICS_PUBLIC=true) sends no key; it is limited per IP instead.
-    guard = Depends(rate_limit("read")) if public else Depends(access("read", Scope.READ))
+    guard = Depends(rate_limit("read")) if public else Depends(access("read", Scope.METRICS, Scope.READ))
     refusals = (RateLimited,) if public else (Unauthorized, InsufficientScope, RateLimited)
 
     @router.get(

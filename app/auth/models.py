@@ -15,6 +15,7 @@ class Scope(StrEnum):
     CAMPAIGNS_WRITE = "campaigns:write"  # customers and campaigns (and reading them)
     CHECKOUT = "checkout"  # available, apply, usage, redemptions, rollback
     READ = "read"  # every GET
+    METRICS = "metrics"  # GET /metrics only: a scraper's key reads no customer data
 
 
 class ApiKey(Base):

@@ -95,62 +95,146 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
     )
 
-    app_name: str = "Campaign & Discount Service"
-    app_env: Literal["development", "production"] = "development"
-    # Every /api/v1 call needs a key. Without it, development is open until the first key exists.
-    auth_required: bool = False
-    # The key that hashes API keys (HMAC-SHA-256). Required in production; keep it secret and stable.
-    api_key_secret: SecretStr = SecretStr(_DEVELOPMENT_API_KEY_SECRET)
-    # How long each worker trusts a key it has verified without asking the database again: a revoked
-    # key stops working in every worker within this many seconds. 0: look every key up on every request.
-    api_key_cache_seconds: float = Field(default=10, ge=0, le=300)
-    # repr=False: the URL may carry a password, and a Settings object may end up in a log.
-    database_url: str = Field(default=DEFAULT_DATABASE_URL, repr=False)
-    db_pool_size: int = Field(default=5, ge=1)
-    db_max_overflow: int = Field(default=10, ge=0)
-    db_pool_recycle_seconds: int = Field(default=1800, ge=1)
-    db_pool_timeout_seconds: float = Field(default=30, gt=0)
-    db_connect_timeout_seconds: float = Field(default=5, gt=0)
-    sqlite_busy_timeout_ms: int = Field(default=15000, ge=0)
-    # How many times a request runs when PostgreSQL rolls it back for a serialization failure or a
-    # deadlock (nothing was written) before it is answered 503 transaction_conflict.
-    db_transaction_attempts: int = Field(default=3, ge=1, le=10)
+    # Every field's description is its documentation: docs/settings.md and .env.example are generated
+    # from this class (`make docs`), and a test fails when they are stale.
 
-    cors_origins: Annotated[list[str], NoDecode] = []
+    # --- Service ---------------------------------------------------------------------------------
+    app_name: str = Field(default="Campaign & Discount Service", description="The title on GET / and in the API docs.")
+    app_env: Literal["development", "production"] = Field(
+        default="development",
+        description="`development` or `production`. Production refuses to start unless AUTH_REQUIRED=true and "
+        "API_KEY_SECRET is a strong value of its own; it also logs JSON and marks the console's cookie Secure.",
+    )
+    auth_required: bool = Field(
+        default=False,
+        description="`true`: every /api/v1 call needs an API key. `false` (development): the API is open until the "
+        "first key is created with `python -m app keys create`, and closed from then on.",
+    )
+    api_key_secret: SecretStr = Field(
+        default=SecretStr(_DEVELOPMENT_API_KEY_SECRET),
+        description="The secret that hashes API keys (HMAC-SHA-256). Unset, a development-only value is used; "
+        f"production requires at least {MIN_SECRET_LENGTH} random characters of its own: `{GENERATE_SECRET}`. "
+        "Keep it stable: changing it invalidates every key.",
+    )
+    api_key_cache_seconds: float = Field(
+        default=10,
+        ge=0,
+        le=300,
+        description="How long each worker trusts a key it has verified without asking the database again: a "
+        "revoked key stops working everywhere within this many seconds. 0: every request looks its key up.",
+    )
 
-    rate_limit_enabled: bool = True
-    rate_limit_storage_uri: str = Field(default="memory://", repr=False)  # redis://:password@host may be secret
-    # Per client IP, for callers without a key (the original design's limits).
-    rate_limit_health: str = "100/minute"
-    rate_limit_available: str = "60/minute"
-    rate_limit_apply: str = "30/minute"
-    rate_limit_read: str = "600/minute"
-    rate_limit_write: str = "120/minute"
-    # Per API key: a checkout backend sends all its traffic from a few IPs.
-    rate_limit_key_available: str = "6000/minute"
-    rate_limit_key_apply: str = "3000/minute"
-    rate_limit_key_read: str = "6000/minute"
-    rate_limit_key_write: str = "600/minute"
-    # Wrong or revoked API keys, per client IP: past it, the address gets 429 before any key lookup.
-    rate_limit_auth_failures: str = "30/minute"
-    # After the storage (Redis) fails, serve without limits this long before asking it again.
-    rate_limit_storage_backoff_seconds: float = Field(default=30, gt=0)
+    # --- Database --------------------------------------------------------------------------------
+    database_url: str = Field(
+        default=DEFAULT_DATABASE_URL,
+        repr=False,  # it may carry a password, and a Settings object may end up in a log
+        description="`sqlite:///path` or a PostgreSQL URL as providers hand them out (`postgresql://…`, "
+        "`postgres://…`, `?sslmode=require`).",
+    )
+    db_pool_size: int = Field(default=5, ge=1, description="Connections each worker process keeps open.")
+    db_max_overflow: int = Field(
+        default=10, ge=0, description="Extra connections each worker may open under load, beyond DB_POOL_SIZE."
+    )
+    db_pool_recycle_seconds: int = Field(
+        default=1800, ge=1, description="PostgreSQL connections older than this are replaced."
+    )
+    db_pool_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How long a request waits for a free pooled connection before it is answered 503 "
+        "`database_unavailable`.",
+    )
+    db_connect_timeout_seconds: float = Field(
+        default=5, gt=0, description="How long opening a PostgreSQL connection may take."
+    )
+    sqlite_busy_timeout_ms: int = Field(
+        default=15000,
+        ge=0,
+        description="How long an SQLite writer waits for the write lock before it is answered 503 `database_busy`.",
+    )
+    db_transaction_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="How many times a request runs when PostgreSQL rolls it back for a serialization failure or a "
+        "deadlock (nothing was written) before it is answered 503 `transaction_conflict`.",
+    )
 
-    max_body_bytes: int = Field(default=1_000_000, ge=1024)
-    max_target_customers: int = Field(default=100_000, ge=1)
+    # --- HTTP --------------------------------------------------------------------------------------
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="Comma-separated origins allowed by CORS, e.g. `https://admin.example.com`. Empty: CORS is off.",
+    )
+    max_body_bytes: int = Field(
+        default=1_000_000,
+        ge=1024,
+        description="Request bodies larger than this are refused with 413 `payload_too_large`.",
+    )
+    max_target_customers: int = Field(
+        default=100_000, ge=1, description="The most `target_customer_ids` one campaign may list."
+    )
 
-    store_timezone: str = "UTC"
-    idempotency_key_ttl_hours: float = Field(default=24, gt=0)
-    idempotency_purge_interval_seconds: float = Field(default=600, gt=0)
+    # --- Rate limits ------------------------------------------------------------------------------
+    rate_limit_enabled: bool = Field(default=True, description="`false` switches every rate limit off.")
+    rate_limit_storage_uri: str = Field(
+        default="memory://",
+        repr=False,  # redis://:password@host is a secret
+        description="Where limits are counted: `memory://` per worker process; `redis://host:6379/0` in total across "
+        "workers and machines.",
+    )
+    rate_limit_storage_backoff_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="After the storage fails or answers slower than 0.5 s, requests are served without limits this "
+        "long (logged once), then the storage is asked again.",
+    )
+    rate_limit_health: str = Field(default="100/minute", description="GET /health, per client IP.")
+    rate_limit_available: str = Field(default="60/minute", description="`available` without an API key, per client IP.")
+    rate_limit_apply: str = Field(default="30/minute", description="`apply` without an API key, per client IP.")
+    rate_limit_read: str = Field(default="600/minute", description="Reads (GET) without an API key, per client IP.")
+    rate_limit_write: str = Field(
+        default="120/minute", description="Changes and rollbacks without an API key, per client IP."
+    )
+    rate_limit_key_available: str = Field(default="6000/minute", description="`available`, per API key.")
+    rate_limit_key_apply: str = Field(default="3000/minute", description="`apply`, per API key.")
+    rate_limit_key_read: str = Field(default="6000/minute", description="Reads (GET), per API key.")
+    rate_limit_key_write: str = Field(default="600/minute", description="Changes and rollbacks, per API key.")
+    rate_limit_auth_failures: str = Field(
+        default="30/minute",
+        description="Wrong or revoked API keys, per client IP: past it, every request from that address carrying "
+        "a key gets 429 before any key lookup.",
+    )
 
-    log_level: str = "INFO"
-    # `json` (one JSON object a line, for a log pipeline) or `console` (readable); unset: json in production.
-    log_format: Literal["json", "console"] | None = None
+    # --- Checkout ---------------------------------------------------------------------------------
+    store_timezone: str = Field(
+        default="UTC",
+        description="The IANA time zone where the store's day starts, for `max_usage_per_customer_per_day` "
+        "(a campaign's own `timezone` wins).",
+    )
+    idempotency_key_ttl_hours: float = Field(default=24, gt=0, description="How long an Idempotency-Key is kept.")
+    idempotency_purge_interval_seconds: float = Field(
+        default=600, gt=0, description="How often each worker deletes expired Idempotency-Keys, in small batches."
+    )
 
-    # GET /metrics in Prometheus text format. Off: the route answers 404 and nothing is counted.
-    metrics_enabled: bool = True
-    # /metrics without an API key (a scraper on a private network); otherwise a key with the `read` scope.
-    metrics_public: bool = False
+    # --- Logs and metrics -------------------------------------------------------------------------
+    log_level: str = Field(
+        default="INFO",
+        description="Level of the service's own loggers: DEBUG, INFO (one access line a request), WARNING.",
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None,
+        description="`json` (one JSON object a line, for a log pipeline) or `console` (readable). Unset: json in "
+        "production, console otherwise.",
+    )
+    metrics_enabled: bool = Field(
+        default=True,
+        description="GET /metrics in Prometheus text format. `false`: it answers 404 and nothing is counted.",
+    )
+    metrics_public: bool = Field(
+        default=False,
+        description="`true`: /metrics needs no API key (a scraper on a private network); otherwise a key with the "
+        "`metrics`, `read` or `admin` scope.",
+    )
 
     @field_validator("database_url")
     @classmethod

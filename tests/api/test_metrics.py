@@ -181,7 +181,7 @@ async def test_rate_limit_storage_failures_are_counted(app_with: AppWith, monkey
     assert await failures() == before + 1, "the storage is left alone during its back-off"
 
 
-async def test_metrics_need_a_key_with_the_read_scope(
+async def test_metrics_need_a_key_with_the_metrics_read_or_admin_scope(
     app_with: AppWith, engine: AsyncEngine, database: Database
 ) -> None:
     client, _ = app_with(auth_required=True)
@@ -192,8 +192,10 @@ async def test_metrics_need_a_key_with_the_read_scope(
     checkout = await client.get("/metrics", headers=await make_key(engine, settings, Scope.CHECKOUT))
     assert checkout.status_code == 403
     assert checkout.json()["code"] == "insufficient_scope"
-    assert "`read`" in checkout.json()["detail"]
-    for scope in (Scope.READ, Scope.ADMIN):
+    assert "`metrics`" in checkout.json()["detail"]
+    scraper = await make_key(engine, settings, Scope.METRICS)
+    assert (await client.get("/api/v1/customers/", headers=scraper)).status_code == 403, "a scraper reads no data"
+    for scope in (Scope.METRICS, Scope.READ, Scope.ADMIN):
         allowed = await client.get("/metrics", headers=await make_key(engine, settings, scope))
         assert allowed.status_code == 200
         assert "# TYPE discount_applies_total counter" in allowed.text

@@ -1,0 +1,157 @@
+"""docs/settings.md and .env.example, written from the Settings class: each setting is described once,
+in `app/core/config.py`. `make docs` (`python -m app.core.settings_docs`) rewrites both files, and a
+test fails when either is stale.
+"""
+
+import re
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+
+from app.core.config import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SETTINGS_DOC = PROJECT_ROOT / "docs" / "settings.md"
+ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
+ENV_EXAMPLE_SECRET = "change-me-to-a-long-random-value"
+
+GROUPS: dict[str, tuple[str, ...]] = {
+    "Service": ("app_name", "app_env", "auth_required", "api_key_secret", "api_key_cache_seconds"),
+    "Database": (
+        "database_url",
+        "db_pool_size",
+        "db_max_overflow",
+        "db_pool_recycle_seconds",
+        "db_pool_timeout_seconds",
+        "db_connect_timeout_seconds",
+        "sqlite_busy_timeout_ms",
+        "db_transaction_attempts",
+    ),
+    "HTTP": ("cors_origins", "max_body_bytes", "max_target_customers"),
+    "Rate limits": (
+        "rate_limit_enabled",
+        "rate_limit_storage_uri",
+        "rate_limit_storage_backoff_seconds",
+        "rate_limit_health",
+        "rate_limit_available",
+        "rate_limit_apply",
+        "rate_limit_read",
+        "rate_limit_write",
+        "rate_limit_key_available",
+        "rate_limit_key_apply",
+        "rate_limit_key_read",
+        "rate_limit_key_write",
+        "rate_limit_auth_failures",
+    ),
+    "Checkout": ("store_timezone", "idempotency_key_ttl_hours", "idempotency_purge_interval_seconds"),
+    "Logs and metrics": ("log_level", "log_format", "metrics_enabled", "metrics_public"),
+}
+
+# Read from the environment by the programs the service runs in, not by Settings (so not from `.env`).
+PROCESS_VARIABLES = {
+    "FORWARDED_ALLOW_IPS": "Read by uvicorn (with `--proxy-headers`): the proxies whose `X-Forwarded-For` is "
+    "trusted, comma-separated IPs or networks. The Docker image sets `127.0.0.1`, which trusts no one outside the "
+    "container; behind a load balancer, set its address. See docs/operations.md.",
+    "PROMETHEUS_MULTIPROC_DIR": "Read by prometheus-client: where several workers write their metrics. Unset, "
+    "the service makes a private directory for each start of `uvicorn --workers N`; if set, it must be the "
+    "service's own, emptied before each start. See docs/operations.md.",
+}
+
+
+def _grouped() -> list[tuple[str, list[tuple[str, FieldInfo]]]]:
+    fields = Settings.model_fields
+    listed = [name for names in GROUPS.values() for name in names]
+    missing = sorted(set(fields) - set(listed))
+    if missing or len(listed) != len(set(listed)) or set(listed) - set(fields):
+        raise SystemExit(f"app/core/settings_docs.py: put every setting in one group of GROUPS (missing: {missing})")
+    return [(title, [(name, fields[name]) for name in names]) for title, names in GROUPS.items()]
+
+
+def _shown(default: Any) -> str:
+    if isinstance(default, SecretStr):
+        return "a development-only value"
+    if default is None:
+        return "unset"
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, list):
+        return ",".join(default) if default else "empty"
+    return str(default)
+
+
+def _env_value(default: Any) -> str:
+    if isinstance(default, bool):
+        return str(default).lower()
+    if isinstance(default, list):
+        return ",".join(default)
+    return str(default)
+
+
+def render_settings_doc() -> str:
+    lines = [
+        "# Settings",
+        "",
+        "Settings are read from the environment and from a `.env` file in the working directory; the environment",
+        "wins. Each variable is the upper-case name of a field of `Settings` in `app/core/config.py`, whose",
+        "descriptions this page is generated from (`make docs`). `.env.example` lists them all with their",
+        "defaults. An invalid value stops the service, the CLI and Alembic at start, with exit code 2 and a line",
+        "naming the setting (never its value).",
+        "",
+        "Rate limits are written as the `limits` library parses them: `30/minute`, `5/second`, `1000/hour`, or",
+        "several separated by `;`.",
+    ]
+    for title, fields in _grouped():
+        lines += ["", f"## {title}", "", "| Variable | Default | Meaning |", "|---|---|---|"]
+        for name, field in fields:
+            meaning = (field.description or "").replace("|", "\\|")
+            lines.append(f"| `{name.upper()}` | `{_shown(field.default)}` | {meaning} |")
+    lines += ["", "## Read by the programs around the service", "", "| Variable | Meaning |", "|---|---|"]
+    lines += [f"| `{name}` | {meaning} |" for name, meaning in PROCESS_VARIABLES.items()]
+    return "\n".join(lines) + "\n"
+
+
+def _comment(text: str) -> list[str]:
+    """`text` as comment lines of at most 100 characters, never breaking inside a `code span`."""
+    glued = re.sub(r"`[^`]*`", lambda span: span.group(0).replace(" ", "\0"), text)
+    lines = textwrap.wrap(glued, width=100, initial_indent="# ", subsequent_indent="# ", break_long_words=False)
+    return [line.replace("\0", " ") for line in lines]
+
+
+def render_env_example() -> str:
+    lines = [
+        "# Settings of the Campaign & Discount Service, with their defaults. Copy to `.env` and change what you",
+        "# need: the environment wins over `.env`, and `.env` over the defaults. Generated from",
+        "# app/core/config.py by `make docs`; docs/settings.md says the same in a table.",
+    ]
+    for title, fields in _grouped():
+        lines += ["", f"# --- {title} " + "-" * (96 - len(title))]
+        for name, field in fields:
+            lines += _comment(field.description or "")
+            if isinstance(field.default, SecretStr):
+                lines.append(f"# {name.upper()}={ENV_EXAMPLE_SECRET}")
+            elif field.default is None:
+                lines.append(f"# {name.upper()}=")
+            else:
+                lines.append(f"{name.upper()}={_env_value(field.default)}")
+    lines += ["", "# --- Read by uvicorn and prometheus-client, from the process environment only (not from .env) ---"]
+    for name, meaning in PROCESS_VARIABLES.items():
+        lines += _comment(meaning)
+        lines.append(f"# {name}=")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    SETTINGS_DOC.parent.mkdir(exist_ok=True)
+    SETTINGS_DOC.write_text(render_settings_doc())
+    ENV_EXAMPLE.write_text(render_env_example())
+    print(
+        f"wrote {SETTINGS_DOC.relative_to(PROJECT_ROOT)} and {ENV_EXAMPLE.relative_to(PROJECT_ROOT)}", file=sys.stderr
+    )
+
+
+if __name__ == "__main__":
+    main()
