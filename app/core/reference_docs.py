@@ -1,6 +1,7 @@
-"""docs/settings.md and .env.example, written from the Settings class: each setting is described once,
-in `app/core/config.py`. `make docs` (`python -m app.core.settings_docs`) rewrites both files, and a
-test fails when either is stale.
+"""The reference pages written from the code, so that each fact is stated once: docs/settings.md and
+.env.example from the Settings class (`app/core/config.py`), and the table of error codes in
+docs/errors.md from the AppError classes. `make docs` (`python -m app.core.reference_docs`) rewrites
+them, and a test fails when one is stale.
 """
 
 import re
@@ -13,9 +14,11 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from app.core.config import Settings
+from app.core.errors import AppError
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SETTINGS_DOC = PROJECT_ROOT / "docs" / "settings.md"
+ERRORS_DOC = PROJECT_ROOT / "docs" / "errors.md"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
 ENV_EXAMPLE_SECRET = "change-me-to-a-long-random-value"
 
@@ -144,13 +147,67 @@ def render_env_example() -> str:
     return "\n".join(lines) + "\n"
 
 
+# Answers given outside AppError: by the framework's handlers and the outermost middleware.
+FRAMEWORK_CODES = [
+    (
+        "validation_error",
+        "422",
+        "The request does not fit the schema: the body is not JSON or breaks a field's rule. "
+        "`errors` lists each problem with its `loc`, `msg` and `type`.",
+    ),
+    ("not_found", "404", "No route at this path."),
+    ("payload_too_large", "413", "The body is larger than MAX_BODY_BYTES, declared or streamed."),
+    ("cors_refused", "400", "A cross-origin preflight that CORS_ORIGINS does not allow."),
+    (
+        "internal_error",
+        "500",
+        "A bug. The detail quotes the request id, which is in the log with the traceback; "
+        "no traceback is ever in the body.",
+    ),
+    ("http_error", "other", "Any other error the framework raises (not expected in normal use)."),
+]
+
+
+def _app_errors() -> list[type[AppError]]:
+    import app.main  # noqa: F401  (every router, so every domain's errors, is imported)
+
+    found: list[type[AppError]] = []
+    pending: list[type[AppError]] = [AppError]
+    while pending:
+        error = pending.pop()
+        pending.extend(error.__subclasses__())
+        if "code" in vars(error) and error is not AppError:
+            found.append(error)
+    return sorted(found, key=lambda error: (error.status_code, error.code))
+
+
+def render_errors_table() -> str:
+    rows = ["| Code | HTTP | Default detail |", "|---|---|---|"]
+    seen = {code for code, _, _ in FRAMEWORK_CODES}  # described below, in their own words
+    for error in _app_errors():
+        if error.code not in seen:
+            seen.add(error.code)
+            rows.append(f"| `{error.code}` | {error.status_code} | {error.detail} |")
+    rows += [f"| `{code}` | {status} | {meaning} |" for code, status, meaning in FRAMEWORK_CODES]
+    return "\n".join(rows) + "\n"
+
+
+_TABLE_START, _TABLE_END = "<!-- errors:start -->\n", "<!-- errors:end -->"
+
+
+def render_errors_doc(current: str) -> str:
+    """docs/errors.md with its table between the markers rewritten; the prose around it is written by hand."""
+    head, _, rest = current.partition(_TABLE_START)
+    _, _, tail = rest.partition(_TABLE_END)
+    return f"{head}{_TABLE_START}{render_errors_table()}{_TABLE_END}{tail}"
+
+
 def main() -> None:
     SETTINGS_DOC.parent.mkdir(exist_ok=True)
     SETTINGS_DOC.write_text(render_settings_doc())
     ENV_EXAMPLE.write_text(render_env_example())
-    print(
-        f"wrote {SETTINGS_DOC.relative_to(PROJECT_ROOT)} and {ENV_EXAMPLE.relative_to(PROJECT_ROOT)}", file=sys.stderr
-    )
+    ERRORS_DOC.write_text(render_errors_doc(ERRORS_DOC.read_text()))
+    print("wrote docs/settings.md, docs/errors.md and .env.example", file=sys.stderr)
 
 
 if __name__ == "__main__":
