@@ -89,13 +89,11 @@ class UtcDateTime(TypeDecorator[datetime]):
         value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
-    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
-        # asyncpg already hands back a timestamptz as an aware datetime in UTC: no work per value.
-        return None if dialect.name == "postgresql" else super().result_processor(dialect, coltype)
-
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
+        # asyncpg hands back aware UTC datetimes, except at the edge of the range (year 1), which it
+        # gives naive: every value goes through here.
+        if value is None or value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

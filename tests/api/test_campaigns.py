@@ -209,3 +209,12 @@ async def test_delete_hides_the_campaign_but_keeps_its_history(client: httpx.Asy
     assert refused.json()["code"] == "campaign_not_found"
     history = (await client.get(f"{url}/history")).json()
     assert [event["action"] for event in history][:2] == ["deleted", "created"]
+
+
+async def test_dates_at_the_edge_of_the_range_read_back_in_utc(client: httpx.AsyncClient) -> None:
+    """The driver hands back the earliest timestamps without their time zone: the answer still says UTC."""
+    created = await create_campaign(
+        client, start_date="0001-01-01T00:00:00Z", end_date="0005-01-01T00:00:00Z", total_budget=0
+    )
+    read = (await client.get(f"/api/v1/campaigns/{created['id']}")).json()
+    assert (read["start_date"], read["end_date"]) == ("0001-01-01T00:00:00Z", "0005-01-01T00:00:00Z")
