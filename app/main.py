@@ -133,11 +133,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_service_router())
     if settings.metrics_enabled:
         app.include_router(_metrics_router(public=settings.metrics_public))
-    api = APIRouter(prefix="/api/v1")
-    api.include_router(customers_router)
-    api.include_router(campaigns_router)
-    api.include_router(discounts_router)
-    app.include_router(api)
+    # Each included directly: a router included in a router costs every request a second round of matching.
+    for domain_router in (customers_router, campaigns_router, discounts_router):
+        app.include_router(domain_router, prefix="/api/v1")
     install_openapi(app)
     return app
 

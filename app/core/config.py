@@ -131,9 +131,16 @@ class Settings(BaseSettings):
         description="`sqlite:///path` or a PostgreSQL URL as providers hand them out (`postgresql://…`, "
         "`postgres://…`, `?sslmode=require`).",
     )
-    db_pool_size: int = Field(default=5, ge=1, description="Connections each worker process keeps open.")
+    db_pool_size: int = Field(
+        default=20,
+        ge=1,
+        description="Connections each worker process keeps open; requests beyond them wait for one. Size it for "
+        "a worker's concurrent requests: a connection opened and closed per request costs more than the request.",
+    )
     db_max_overflow: int = Field(
-        default=10, ge=0, description="Extra connections each worker may open under load, beyond DB_POOL_SIZE."
+        default=0,
+        ge=0,
+        description="Extra connections a worker may open in a burst, beyond DB_POOL_SIZE, and close again.",
     )
     db_pool_recycle_seconds: int = Field(
         default=1800, ge=1, description="PostgreSQL connections older than this are replaced."

@@ -65,7 +65,7 @@ def test_unsupported_database_urls_are_refused(bad: str) -> None:
 def test_defaults_run_on_sqlite_with_the_original_limits() -> None:
     settings = Settings()
     assert settings.database_url == DEFAULT_DATABASE_URL
-    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_recycle_seconds) == (5, 10, 1800)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_recycle_seconds) == (20, 0, 1800)
     assert (settings.rate_limit_health, settings.rate_limit_available, settings.rate_limit_apply) == (
         "100/minute",
         "60/minute",
