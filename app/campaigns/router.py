@@ -136,15 +136,7 @@ async def replace_campaign(
     actor: PrincipalDep,
     settings: SettingsDep,
 ) -> CampaignRead:
-    campaign = await service.update(
-        session,
-        campaign=campaign,
-        changes=data.changes(),
-        actor=actor,
-        now=now,
-        max_targets=settings.max_target_customers,
-    )
-    return await _answer(session, campaign, now)
+    return await update_campaign(now, campaign, data, session, actor, settings)
 
 
 @router.patch(
