@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from app import __version__
+from app.admin.router import install_console
 from app.auth import cache as key_cache
 from app.auth import service as auth_service
 from app.auth.dependencies import access
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Each included directly: a router included in a router costs every request a second round of matching.
     for domain_router in (customers_router, campaigns_router, discounts_router):
         app.include_router(domain_router, prefix="/api/v1")
+    if settings.admin_console_enabled:
+        install_console(app)
     install_openapi(app)
     return app
 

@@ -2,6 +2,7 @@
 
 
 def import_all_models() -> None:
+    from app.admin import models as admin_models  # noqa: F401
     from app.audit import models as audit_models  # noqa: F401
     from app.auth import models as auth_models  # noqa: F401
     from app.campaigns import models as campaigns_models  # noqa: F401

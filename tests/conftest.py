@@ -32,6 +32,7 @@ from tests import postgres_test_database
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [name.strip() for name in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
 TABLES = [
+    "console_sessions",
     "audit_events",
     "api_keys",
     "idempotency_keys",
@@ -111,6 +112,8 @@ async def _empty_tables(engine: AsyncEngine) -> None:
 async def engine(app: FastAPI) -> AsyncIterator[AsyncEngine]:
     """The app's engine, on empty tables."""
     await _empty_tables(app.state.engine)
+    # The keys went with the tables: the app must look again before it calls the API closed.
+    app.state.api_closed = False
     yield app.state.engine
 
 

@@ -223,6 +223,17 @@ class Settings(BaseSettings):
         default=600, gt=0, description="How often each worker deletes expired Idempotency-Keys, in small batches."
     )
 
+    # --- Admin console ----------------------------------------------------------------------------
+    admin_console_enabled: bool = Field(
+        default=True, description="The admin console at /admin. `false`: /admin answers 404 (an API-only deployment)."
+    )
+    admin_session_hours: float = Field(
+        default=8,
+        gt=0,
+        le=24 * 30,
+        description="How long a console sign-in lasts. Signing out or revoking the key ends it at once.",
+    )
+
     # --- Logs and metrics -------------------------------------------------------------------------
     log_level: str = Field(
         default="INFO",

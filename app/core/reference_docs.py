@@ -51,6 +51,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "rate_limit_auth_failures",
     ),
     "Checkout": ("store_timezone", "idempotency_key_ttl_hours", "idempotency_purge_interval_seconds"),
+    "Admin console": ("admin_console_enabled", "admin_session_hours"),
     "Logs and metrics": ("log_level", "log_format", "metrics_enabled", "metrics_public"),
 }
 
@@ -70,7 +71,7 @@ def _grouped() -> list[tuple[str, list[tuple[str, FieldInfo]]]]:
     listed = [name for names in GROUPS.values() for name in names]
     missing = sorted(set(fields) - set(listed))
     if missing or len(listed) != len(set(listed)) or set(listed) - set(fields):
-        raise SystemExit(f"app/core/settings_docs.py: put every setting in one group of GROUPS (missing: {missing})")
+        raise SystemExit(f"app/core/reference_docs.py: put every setting in one group of GROUPS (missing: {missing})")
     return [(title, [(name, fields[name]) for name in names]) for title, names in GROUPS.items()]
 
 

@@ -1,0 +1,5 @@
+"""Placeholder until the campaigns pages land."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Placeholder until the customers pages land."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""Placeholder until the dashboard pages land."""
+
+from fastapi import APIRouter
+
+router = APIRouter()
