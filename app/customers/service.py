@@ -1,14 +1,16 @@
 """Customer use cases. Callers own the transaction; these functions only flush."""
 
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, false, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.core.schemas import MAX_ID
 from app.customers.exceptions import CustomerExists, CustomerNotFound
 from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate
@@ -61,3 +63,57 @@ async def missing_ids(session: AsyncSession, *, customer_ids: Iterable[int]) -> 
         chunk = ordered[start : start + 5000]
         found.update(await session.scalars(select(Customer.id).where(Customer.id.in_(chunk))))
     return sorted(wanted - found)
+
+
+@dataclass(frozen=True)
+class CustomerListed:
+    """A customer as a list shows one."""
+
+    id: int
+    name: str
+    email: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CustomerSearch:
+    """One page of the customers matching a search, and how many match in all."""
+
+    customers: list[CustomerListed]
+    total: int
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_condition(query: str) -> ColumnElement[bool] | None:
+    """What `query` matches: a number is a customer id (exactly), anything else a part of the name or
+    the email, ignoring case. None when the query is blank (every customer)."""
+    text = query.strip()
+    if not text:
+        return None
+    digits = text.removeprefix("#")
+    if digits.isascii() and digits.isdigit():
+        # Ids are 32-bit in the database: a longer number is no customer's (and must not reach the driver).
+        return Customer.id == int(digits) if len(digits) <= 10 and int(digits) <= MAX_ID else false()
+    # Served on PostgreSQL by the trigram index ix_customers_search (any part of the text, not only a prefix).
+    pattern = f"%{_escape_like(text.lower())}%"
+    return or_(Customer.name.ilike(pattern, escape="\\"), Customer.email.like(pattern, escape="\\"))
+
+
+async def search(session: AsyncSession, *, query: str, skip: int, limit: int) -> CustomerSearch:
+    """The customers matching `query` (see `search_condition`), newest first, and their total count."""
+    condition = search_condition(query)
+    rows = select(Customer.id, Customer.name, Customer.email, Customer.created_at)
+    count = select(func.count()).select_from(Customer)
+    if condition is not None:
+        rows = rows.where(condition)
+        count = count.where(condition)
+    result = await session.execute(rows.order_by(Customer.id.desc()).offset(skip).limit(limit))
+    customers = [CustomerListed(row.id, row.name, row.email, row.created_at) for row in result]
+    if len(customers) < limit and (customers or skip == 0):
+        total = skip + len(customers)  # this is the last page: nothing to count
+    else:
+        total = await session.scalar(count) or 0
+    return CustomerSearch(customers=customers, total=total)

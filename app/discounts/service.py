@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import case, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.exceptions import CampaignNotFound
@@ -149,6 +149,74 @@ async def usage(
         query.order_by(Redemption.created_at.desc(), Redemption.id.desc()).offset(skip).limit(limit)
     )
     return result.all()
+
+
+@dataclass(frozen=True)
+class RedemptionListed:
+    """A redemption as the console lists it, with its campaign's name."""
+
+    id: int
+    customer_id: int
+    campaign_id: int
+    campaign_name: str
+    campaign_deleted: bool
+    discount_type: str
+    cart_value: Decimal
+    delivery_charge: Decimal
+    discount_amount: Decimal
+    created_at: datetime
+    status: str
+    rolled_back_at: datetime | None
+    rollback_reason: str | None
+
+    @property
+    def rolled_back(self) -> bool:
+        return self.status == RedemptionStatus.ROLLED_BACK
+
+
+_LISTED = select(
+    Redemption.id,
+    Redemption.customer_id,
+    Redemption.campaign_id,
+    Campaign.name.label("campaign_name"),
+    Campaign.deleted_at.is_not(None).label("campaign_deleted"),
+    Redemption.discount_type,
+    Redemption.cart_value,
+    Redemption.delivery_charge,
+    Redemption.discount_amount,
+    Redemption.created_at,
+    Redemption.status,
+    Redemption.rolled_back_at,
+    Redemption.rollback_reason,
+).join(Campaign, Campaign.id == Redemption.campaign_id)
+
+
+async def customer_redemptions(
+    session: AsyncSession, *, customer_id: int, skip: int, limit: int
+) -> tuple[list[RedemptionListed], int]:
+    """One page of the customer's redemptions, newest first (rolled-back ones included), and how many
+    they have in all. Both served by the index on (customer_id, created_at)."""
+    result = await session.execute(
+        _LISTED.where(Redemption.customer_id == customer_id)
+        .order_by(Redemption.created_at.desc(), Redemption.id.desc())
+        .offset(skip)
+        .limit(limit)
+    )
+    page = [RedemptionListed(**row._mapping) for row in result]
+    if len(page) < limit and (page or skip == 0):
+        return page, skip + len(page)  # the last page: nothing to count
+    total = await session.scalar(
+        select(func.count()).select_from(Redemption).where(Redemption.customer_id == customer_id)
+    )
+    return page, total or 0
+
+
+async def listed_redemption(session: AsyncSession, *, redemption_id: int) -> RedemptionListed:
+    """One redemption with its campaign's name, or RedemptionNotFound."""
+    row = (await session.execute(_LISTED.where(Redemption.id == redemption_id))).one_or_none()
+    if row is None:
+        raise RedemptionNotFound()
+    return RedemptionListed(**row._mapping)
 
 
 async def get_redemption(session: AsyncSession, *, redemption_id: int, for_update: bool = False) -> Redemption:

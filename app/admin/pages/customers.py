@@ -1,5 +1,226 @@
-"""Placeholder until the customers pages land."""
+"""Customers: search them, see one customer's redemptions, roll one back (with a reason).
 
-from fastapi import APIRouter
+Every query is a service function (customers.service.search, discounts.service.customer_redemptions);
+the rollback is discounts.service.rollback, the function the API's rollback route calls.
+"""
+
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, CsrfDep, EditorDep
+from app.admin.templating import render, render_error
+from app.auth.models import Scope
+from app.core.clock import NowDep
+from app.core.db import ReadSessionDep, SessionDep
+from app.core.schemas import MAX_ID
+from app.customers import service as customers_service
+from app.customers.exceptions import CustomerNotFound
+from app.customers.models import Customer
+from app.discounts import service as discounts_service
+from app.discounts.exceptions import AlreadyRolledBack, RedemptionNotFound
+from app.discounts.schemas import RollbackRequest
 
 router = APIRouter()
+
+CUSTOMERS_PER_PAGE = 50
+REDEMPTIONS_PER_PAGE = 25
+ROLLED_BACK = "Redemption rolled back."
+REASON_NEEDED = "Say why it is rolled back, for example: order 1234 cancelled."
+
+
+def may_roll_back(user: ConsoleUser) -> bool:
+    """The API's rule for a rollback (the checkout scope, which admin includes), on top of being an
+    editor: the console lets a key do nothing it could not do through the API. In practice: admin keys."""
+    return user.can_edit and user.principal.allows(Scope.CHECKOUT)
+
+
+async def rollback_allowed(user: EditorDep) -> ConsoleUser:
+    if not may_roll_back(user):
+        raise ConsoleRefusal(
+            "Not allowed",
+            f"Your key ({' '.join(sorted(user.scopes))}) cannot roll back redemptions: the API allows that to "
+            "keys with the checkout or admin scope. Sign in with an admin key to roll one back.",
+        )
+    return user
+
+
+RollbackUserDep = Annotated[ConsoleUser, Depends(rollback_allowed)]
+
+
+class _NotFound(Exception):
+    """A page for something that does not exist: answered as the 404 page."""
+
+
+def _id(value: str) -> int:
+    """A path id as the API takes it (plain digits, 1 to MAX_ID); anything else names nothing."""
+    if not (value.isascii() and value.isdigit()) or len(value) > 10 or value.startswith("0"):
+        raise _NotFound()
+    number = int(value)
+    if number > MAX_ID:
+        raise _NotFound()
+    return number
+
+
+def _page(value: str | None) -> int:
+    """The ?page= number; anything that is not a plain positive number is the first page."""
+    if value and value.isascii() and value.isdigit() and len(value) <= 6:
+        return max(1, int(value))
+    return 1
+
+
+def _not_found(request: Request, what: str) -> Response:
+    return render_error(request, 404, "Not found", f"No {what} has this id.")
+
+
+@router.get("/customers")
+async def customer_list(
+    request: Request, user: ConsoleUserDep, session: ReadSessionDep, q: str = "", page: str | None = None
+) -> Response:
+    query = q.strip()[:200]
+    number = _page(page)
+    found = await customers_service.search(
+        session, query=query, skip=(number - 1) * CUSTOMERS_PER_PAGE, limit=CUSTOMERS_PER_PAGE
+    )
+    return render(
+        request,
+        "customers/list.html",
+        {
+            "nav": "customers",
+            "q": query,
+            "customers": found.customers,
+            "total": found.total,
+            "page": number,
+            "has_next": number * CUSTOMERS_PER_PAGE < found.total,
+            "base_query": urlencode({"q": query}) if query else "",
+        },
+    )
+
+
+async def _customer(session: AsyncSession, customer_id: str) -> Customer:
+    try:
+        return await customers_service.get(session, customer_id=_id(customer_id))
+    except CustomerNotFound:
+        raise _NotFound() from None
+
+
+@router.get("/customers/{customer_id}")
+async def customer_page(
+    request: Request, user: ConsoleUserDep, session: ReadSessionDep, customer_id: str, page: str | None = None
+) -> Response:
+    try:
+        customer = await _customer(session, customer_id)
+    except _NotFound:
+        return _not_found(request, "customer")
+    number = _page(page)
+    redemptions, total = await discounts_service.customer_redemptions(
+        session, customer_id=customer.id, skip=(number - 1) * REDEMPTIONS_PER_PAGE, limit=REDEMPTIONS_PER_PAGE
+    )
+    return render(
+        request,
+        "customers/detail.html",
+        {
+            "nav": "customers",
+            "customer": customer,
+            "redemptions": redemptions,
+            "total": total,
+            "page": number,
+            "has_next": number * REDEMPTIONS_PER_PAGE < total,
+            "may_roll_back": may_roll_back(user),
+        },
+    )
+
+
+async def _redemption(
+    session: AsyncSession, customer: Customer, redemption_id: str
+) -> discounts_service.RedemptionListed:
+    """The customer's redemption: one of another customer's is not found here either."""
+    try:
+        redemption = await discounts_service.listed_redemption(session, redemption_id=_id(redemption_id))
+    except RedemptionNotFound:
+        raise _NotFound() from None
+    if redemption.customer_id != customer.id:
+        raise _NotFound()
+    return redemption
+
+
+@router.get("/customers/{customer_id}/redemptions/{redemption_id}/rollback")
+async def rollback_page(
+    request: Request, user: RollbackUserDep, session: ReadSessionDep, customer_id: str, redemption_id: str
+) -> Response:
+    try:
+        customer = await _customer(session, customer_id)
+        redemption = await _redemption(session, customer, redemption_id)
+    except _NotFound:
+        return _not_found(request, "redemption of this customer")
+    return _confirmation(request, customer, redemption)
+
+
+def _confirmation(
+    request: Request,
+    customer: Customer,
+    redemption: discounts_service.RedemptionListed,
+    *,
+    reason: str = "",
+    errors: dict[str, str] | None = None,
+    form_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "customers/rollback.html",
+        {
+            "nav": "customers",
+            "customer": customer,
+            "redemption": redemption,
+            "reason": reason,
+            "errors": errors or {},
+            "form_error": form_error,
+        },
+        status_code=status_code,
+    )
+
+
+def _reason(text: str) -> RollbackRequest:
+    """The API's rollback body, with a reason the console insists on (the API leaves it optional):
+    whoever looks at the ledger later should see why the money went back."""
+    if not text.strip():
+        raise ValueError(REASON_NEEDED)
+    try:
+        return RollbackRequest(reason=text.strip())
+    except ValidationError as exc:
+        raise ValueError(exc.errors()[0]["msg"]) from None
+
+
+@router.post("/customers/{customer_id}/redemptions/{redemption_id}/rollback", dependencies=[CsrfDep])
+async def rollback(
+    request: Request,
+    user: RollbackUserDep,
+    session: SessionDep,
+    now: NowDep,
+    customer_id: str,
+    redemption_id: str,
+    reason: Annotated[str, Form()] = "",
+) -> Response:
+    try:
+        customer = await _customer(session, customer_id)
+        redemption = await _redemption(session, customer, redemption_id)
+    except _NotFound:
+        return _not_found(request, "redemption of this customer")
+    try:
+        data = _reason(reason)
+    except ValueError as problem:
+        errors = {"reason": str(problem)}
+        return _confirmation(request, customer, redemption, reason=reason, errors=errors, status_code=422)
+    try:
+        await discounts_service.rollback(session, redemption_id=redemption.id, reason=data.reason, now=now)
+    except AlreadyRolledBack as exc:
+        # Someone (another tab, a checkout's own rollback) was first: show what is true now.
+        return _confirmation(request, customer, redemption, reason=reason, form_error=exc.detail, status_code=409)
+    except RedemptionNotFound:
+        return _not_found(request, "redemption of this customer")
+    return RedirectResponse(f"/admin/customers/{customer.id}?{urlencode({'done': ROLLED_BACK})}", status_code=303)
