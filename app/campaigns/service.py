@@ -268,3 +268,48 @@ async def history(session: AsyncSession, *, campaign_id: int, skip: int, limit: 
     if await session.get(Campaign, campaign_id) is None:
         raise CampaignNotFound()
     return await audit_service.history(session, entity_type="campaign", entity_id=campaign_id, skip=skip, limit=limit)
+
+
+# What the console's campaign list sorts by: newest first, by name, soonest end, least budget left.
+SEARCH_ORDERS: dict[str, tuple[Any, ...]] = {
+    "newest": (Campaign.created_at.desc(), Campaign.id.desc()),
+    "name": (Campaign.name, Campaign.id),
+    "ends": (Campaign.end_date, Campaign.id),
+    "remaining": (Campaign.total_budget - Campaign.used_budget, Campaign.id),
+}
+# The console's status filter: "running" is within its dates and not paused (budget left or not).
+SEARCH_STATUSES = ("scheduled", "running", "paused", "ended")
+
+
+def _search_condition(status: str, now: datetime) -> ColumnElement[bool]:
+    if status == "running":
+        return running_at(now)
+    return _status_condition(CampaignStatus(status), now)
+
+
+async def search(
+    session: AsyncSession,
+    *,
+    q: str = "",
+    status: str | None = None,
+    discount_type: DiscountType | None = None,
+    sort: str = "newest",
+    now: datetime,
+    skip: int,
+    limit: int,
+) -> tuple[int, Sequence[Campaign]]:
+    """How many campaigns match, and one page of them: the name contains `q` (any case), the
+    status is one of SEARCH_STATUSES, sorted by one of SEARCH_ORDERS. Two statements, paged in SQL."""
+    conditions: list[ColumnElement[bool]] = [Campaign.deleted_at.is_(None)]
+    if q.strip():
+        pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        conditions.append(func.lower(Campaign.name).like(pattern, escape="\\"))
+    if status:
+        conditions.append(_search_condition(status, now))
+    if discount_type is not None:
+        conditions.append(Campaign.discount_type == discount_type)
+    total = await session.scalar(select(func.count()).select_from(Campaign).where(*conditions)) or 0
+    page = await session.scalars(
+        select(Campaign).where(*conditions).order_by(*SEARCH_ORDERS[sort]).offset(skip).limit(limit)
+    )
+    return total, page.all()
