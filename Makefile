@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate test test-sqlite lint format docs bench bench-sql clean
+.PHONY: install run migrate test test-sqlite test-browser screenshots lint format docs bench bench-sql clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,14 @@ test: lint
 # Without PostgreSQL or Redis at hand: SQLite only, and no integration tests (they need both).
 test-sqlite: install
 	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v -m "not integration"
+
+# The admin console in Debian's Chromium (`apt-get install chromium`), driven by Playwright: tests/browser/.
+# They also run in `make test`. `make screenshots` refreshes docs/screenshots/ (shown in the README).
+test-browser: install
+	$(BIN)/pytest tests/browser -v -m browser
+
+screenshots: install
+	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -v -m browser
 
 # The benchmark of issue 10 (bench/README.md): wrk and pgbench (Debian packages) against PostgreSQL at
 # BENCH_DATABASE_URL (default the local server), about 10 minutes. A quick run while tuning:

@@ -1,0 +1,97 @@
+"""Who may do what in the browser: a read-only key sees and cannot change; a post without its CSRF
+token is refused; signing out ends the session."""
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.browser.conftest import Console, create_campaign, sign_in
+
+
+def csrf_token(page: Page) -> str:
+    """The session's CSRF token, from a form on the page (the sign-out form has one on every page)."""
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    assert token, "every signed-in page carries the CSRF token in its forms"
+    return token
+
+
+def test_a_read_only_key_sees_but_cannot_change(page: Page, console: Console) -> None:
+    with console.api() as api:
+        campaign = create_campaign(api, name="Read-only test")
+    sign_in(page, console.read_key)
+    expect(page.get_by_text("analyst").first).to_be_visible()
+
+    page.goto(f"/admin/campaigns/{campaign['id']}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Read-only test")
+    expect(page.locator(".budget[role=progressbar]").first).to_be_visible()
+    for button in ("Pause", "Resume"):
+        expect(page.get_by_role("button", name=button, exact=True)).to_have_count(0)
+    for link in ("Edit", "Delete"):
+        expect(page.get_by_role("link", name=link, exact=True)).to_have_count(0)
+    page.goto("/admin/campaigns")
+    expect(page.get_by_role("link", name="New campaign")).to_have_count(0)
+
+    # Posting directly, with a valid session and CSRF token, is refused: the scope decides, not the page.
+    token = csrf_token(page)
+    refused = page.request.post(f"/admin/campaigns/{campaign['id']}/pause", form={"csrf_token": token})
+    assert refused.status == 403
+    assert "can view but not change" in refused.text()
+    edit = page.request.post(
+        f"/admin/campaigns/{campaign['id']}/edit", form={"csrf_token": token, "name": "Renamed by a reader"}
+    )
+    assert edit.status == 403
+    page.goto(f"/admin/campaigns/{campaign['id']}/edit")
+    expect(page.get_by_role("heading", level=1)).not_to_have_text("Read-only test")
+    expect(page.locator("main")).to_contain_text("can view but not change")
+    with console.api() as api:
+        stored = api.get(f"/campaigns/{campaign['id']}").json()
+    assert (stored["name"], stored["status"]) == ("Read-only test", "running")
+
+
+def test_a_post_without_its_csrf_token_is_refused(page: Page, console: Console) -> None:
+    with console.api() as api:
+        campaign = create_campaign(api, name="CSRF test")
+    sign_in(page, console.admin_key)
+    page.goto(f"/admin/campaigns/{campaign['id']}")
+    expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
+
+    # The session cookie alone (what a forged cross-site form would carry) is not enough.
+    missing = page.request.post(f"/admin/campaigns/{campaign['id']}/pause", form={})
+    assert missing.status == 403
+    assert "Refused" in missing.text()
+    wrong = page.request.post(f"/admin/campaigns/{campaign['id']}/pause", form={"csrf_token": "forged"})
+    assert wrong.status == 403
+
+    # The real form, its hidden token taken out before it is sent, without JavaScript's header either.
+    page.evaluate(
+        """() => {
+            document.querySelectorAll('input[name=csrf_token]').forEach((input) => input.remove());
+            document.body.removeAttribute('hx-headers');
+            document.querySelectorAll('[hx-post]').forEach((element) => element.removeAttribute('hx-post'));
+        }"""
+    )
+    # htmx has already bound its handlers: a plain submit of the form is what is tested here.
+    page.evaluate(
+        """() => {
+            const button = [...document.querySelectorAll('button')].find((b) => b.textContent.trim() === 'Pause');
+            HTMLFormElement.prototype.submit.call(button.form);
+        }"""
+    )
+    expect(page.get_by_role("heading", level=1)).to_have_text("Refused")
+    expect(page.locator("main")).to_contain_text("security token")
+    with console.api() as api:
+        assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "running"
+
+
+def test_sign_out_ends_the_session(page: Page, console: Console) -> None:
+    sign_in(page, console.admin_key)
+    page.goto("/admin/campaigns")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/admin/sign-in"))
+    expect(page.get_by_label("API key")).to_be_visible()
+
+    page.goto("/admin")
+    expect(page).to_have_url(re.compile(r"/admin/sign-in"))
+    page.goto("/admin/campaigns")
+    expect(page).to_have_url(re.compile(r"/admin/sign-in\?next="))
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)

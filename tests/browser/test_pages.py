@@ -1,0 +1,230 @@
+"""The main pages with a store's worth of data: what they show, how they fit a phone, and the
+screenshots docs/ and the README show (`make screenshots` refreshes docs/screenshots/)."""
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import (
+    PHONE,
+    TIMEOUT_MS,
+    Console,
+    Screenshot,
+    apply_discount,
+    create_campaign,
+    create_customer,
+    iso,
+    sign_in,
+)
+
+
+@dataclass(frozen=True)
+class Store:
+    """The campaigns the screenshots show, by name, and a customer with redemptions."""
+
+    campaigns: dict[str, int]
+    customer_id: int
+
+
+def _spread_over_past_hours(console: Console, campaign_id: int, hours: int) -> None:
+    """Move a campaign's redemptions back in time, evenly over the past `hours`, so the burn chart has
+    a history (the API stamps them with the present). The amounts and the ledger do not change;
+    only created_at, which the chart and the projection read."""
+    with sqlite3.connect(console.database_path) as connection:
+        ids = [
+            row[0]
+            for row in connection.execute(
+                "SELECT id FROM redemptions WHERE campaign_id = ? ORDER BY id", (campaign_id,)
+            )
+        ]
+        for index, redemption_id in enumerate(ids):
+            back = hours * (len(ids) - index) / len(ids)
+            connection.execute(
+                "UPDATE redemptions SET created_at = datetime(created_at, ?) WHERE id = ?",
+                (f"-{back:.3f} hours", redemption_id),
+            )
+
+
+@pytest.fixture(scope="module")
+def store(console: Console) -> Store:
+    now = datetime.now(UTC)
+    started = iso(now - timedelta(days=2))
+    with console.api() as api:
+        customers = [
+            create_customer(api, name)["id"]
+            for name in ("Ada Lovelace", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra", "Barbara Liskov")
+        ]
+        specs: list[dict[str, Any]] = [
+            {
+                "name": "Black Friday: 25% off carts",
+                "description": "25 % off carts over 50, at most 60 off a cart",
+                "discount_percentage": 25,
+                "max_discount_amount": 60,
+                "min_cart_value": 50,
+                "total_budget": 1500,
+                "start_date": started,
+                "end_date": iso(now + timedelta(days=5)),
+            },
+            {
+                "name": "Free delivery weekend",
+                "discount_type": "delivery",
+                "discount_percentage": 100,
+                "total_budget": 150,
+                "start_date": started,
+                "end_date": iso(now + timedelta(days=2)),
+            },
+            {
+                "name": "Newsletter: 10 off",
+                "discount_percentage": None,
+                "discount_flat": 10,
+                "total_budget": 5000,
+                "start_date": started,
+                "end_date": iso(now + timedelta(days=30)),
+            },
+            {
+                "name": "Winter clearance 15%",
+                "discount_percentage": 15,
+                "total_budget": 20000,
+                "start_date": iso(now - timedelta(hours=3)),
+                "end_date": iso(now + timedelta(days=20)),
+            },
+        ]
+        campaigns = {
+            spec["name"]: create_campaign(api, max_usage_per_customer_per_day=50, **spec)["id"] for spec in specs
+        }
+        carts = [120, 80, 260, 54.5, 310, 99.9, 150, 64, 220, 180]
+        for round_ in range(4):
+            for number, customer in enumerate(customers):
+                cart = carts[(round_ * 5 + number) % len(carts)]
+                apply_discount(api, campaigns["Black Friday: 25% off carts"], customer, cart_value=cart)
+                if number % 2 == 0:
+                    response = api.post(
+                        "/discounts/apply",
+                        json={
+                            "campaign_id": campaigns["Free delivery weekend"],
+                            "customer_id": customer,
+                            "cart_value": cart,
+                            "delivery_charge": 9.5,
+                        },
+                    )
+                    assert response.status_code == 201, response.text
+                if round_ < 2:
+                    apply_discount(api, campaigns["Newsletter: 10 off"], customer, cart_value=cart)
+        apply_discount(api, campaigns["Winter clearance 15%"], customers[0], cart_value=200)
+    for name in ("Black Friday: 25% off carts", "Free delivery weekend", "Newsletter: 10 off"):
+        _spread_over_past_hours(console, campaigns[name], 40)
+    return Store(campaigns=campaigns, customer_id=customers[0])
+
+
+def no_horizontal_scroll(page: Page) -> None:
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= PHONE["width"], f"{page.url} scrolls sideways on a phone: {width}px wide"
+
+
+def wait_for_chart(page: Page) -> None:
+    """The burn chart drawn (Chart.js paints the canvas after the page loads, then animates)."""
+    expect(page.locator("canvas#burn-chart")).to_be_visible()
+    page.wait_for_function(
+        "() => { const c = document.getElementById('burn-chart'); return c && c.width > 0 && c.height > 0; }"
+    )
+    page.wait_for_timeout(1200)
+
+
+def test_the_dashboard_shows_live_campaigns_soonest_run_out_first(
+    page: Page, console: Console, store: Store, screenshot: Screenshot
+) -> None:
+    sign_in(page, console.admin_key)
+    expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+    count = page.locator("#today-redemptions").text_content()
+    assert count is not None and int(count.strip().replace(",", "")) >= 1
+    expect(page.locator("#today-discount")).to_have_text(re.compile(r"\d"))
+    table = page.locator("#live-campaigns")
+    for name in store.campaigns:
+        expect(table.get_by_role("link", name=name, exact=True)).to_be_visible()
+    expect(table).to_contain_text("Runs out in")
+    # Soonest run-out first: the delivery campaign spends its small budget fastest; the clearance, a
+    # big budget barely touched, lasts to its end.
+    names = [name.strip() for name in table.locator("tbody tr td a").all_text_contents()]
+    shown = [name for name in names if name in store.campaigns]
+    assert shown.index("Free delivery weekend") < shown.index("Winter clearance 15%"), shown
+    screenshot(page, "dashboard")
+
+
+def test_the_campaign_list_searches_filters_and_sorts(
+    page: Page, console: Console, store: Store, screenshot: Screenshot
+) -> None:
+    sign_in(page, console.admin_key)
+    page.goto("/admin/campaigns")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Campaigns")
+    expect(page.locator("#campaigns")).to_be_visible()
+    expect(page.get_by_text(re.compile(r"\d+ campaigns?"))).to_be_visible()
+    screenshot(page, "campaigns")
+
+    page.get_by_label("Search by name").fill("delivery")
+    page.get_by_label("Type").select_option("delivery")
+    page.get_by_label("Status").select_option("running")
+    page.get_by_label("Sort by").select_option("name")
+    page.get_by_role("button", name="Search").click()
+    expect(page).to_have_url(re.compile(r"q=delivery"))
+    rows = page.locator("#campaigns tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("link", name="Free delivery weekend")).to_be_visible()
+    expect(page.get_by_text("1 campaign")).to_be_visible()
+
+    rows.first.get_by_role("link", name="Free delivery weekend").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Free delivery weekend")
+
+
+def test_the_campaign_page_shows_every_field_and_its_burn(
+    page: Page, console: Console, store: Store, screenshot: Screenshot
+) -> None:
+    campaign_id = store.campaigns["Black Friday: 25% off carts"]
+    sign_in(page, console.admin_key)
+    page.goto(f"/admin/campaigns/{campaign_id}")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Black Friday: 25% off carts")
+    expect(page.locator("span.status.status-running")).to_have_text("running")
+    details = page.locator("dl").first
+    for shown in ("1,500.00", "60.00", "50.00"):
+        expect(details).to_contain_text(shown)
+    expect(details).to_contain_text(re.compile(r"CET|Europe/Berlin"))  # the store's zone, shown
+    expect(page.locator("#burn-table caption")).to_contain_text(re.compile(r"Budget spent per (hour|day)"))
+    expect(page.locator("#history")).to_be_visible()
+    wait_for_chart(page)
+    screenshot(page, "campaign")
+
+
+def test_the_console_fits_a_phone(browser: Browser, console: Console, store: Store, screenshot: Screenshot) -> None:
+    context = browser.new_context(
+        base_url=console.base_url, viewport=PHONE, is_mobile=True, has_touch=True, locale="en-GB"
+    )
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        sign_in(page, console.admin_key)
+        expect(page.get_by_role("heading", level=1)).to_have_text("Dashboard")
+        nav = page.get_by_role("navigation").first
+        expect(nav).to_be_in_viewport()
+        for link in ("Dashboard", "Campaigns", "Customers"):
+            expect(nav.get_by_role("link", name=link, exact=True)).to_be_visible()
+        expect(page.locator("main")).to_be_visible()
+        expect(page.locator("#live-campaigns")).to_be_visible()
+        no_horizontal_scroll(page)
+        screenshot(page, "phone-dashboard", full_page=False)
+
+        for path in (
+            "/admin/campaigns",
+            f"/admin/campaigns/{store.campaigns['Black Friday: 25% off carts']}",
+            "/admin/campaigns/new",
+            f"/admin/customers/{store.customer_id}",
+        ):
+            page.goto(path)
+            expect(page.locator("main")).to_be_visible()
+            expect(page.get_by_role("heading", level=1)).to_be_in_viewport()
+            no_horizontal_scroll(page)
+    finally:
+        context.close()
