@@ -1,5 +1,399 @@
-"""Placeholder until the campaigns pages land."""
+"""The console's campaign pages: list, detail (burn chart, history, targets), create with a live
+preview, edit, pause and resume, delete. Each handler calls the same service functions as the API
+and validates with the API's schemas (through `forms`), so rules and messages are the API's."""
 
-from fastapi import APIRouter
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.admin import forms
+from app.admin.sessions import ConsoleUserDep, CsrfDep, EditorDep
+from app.admin.templating import render, render_error
+from app.audit.models import AuditEvent
+from app.auth.service import Principal
+from app.campaigns import service
+from app.campaigns.exceptions import BudgetBelowSpent, CampaignNotFound
+from app.campaigns.models import Campaign, CampaignStatus, DiscountType
+from app.campaigns.rules import derive_status
+from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignUpdate
+from app.core.clock import NowDep
+from app.core.config import SettingsDep
+from app.core.db import ReadSessionDep, SessionDep
+from app.core.errors import ValidationFailed
+from app.core.money import ZERO
+from app.core.schemas import MAX_ID
+from app.discounts import burn, rules
+from app.discounts.exceptions import DiscountRefused
 
 router = APIRouter()
+
+PAGE_SIZE = 25
+TARGETS_PAGE_SIZE = 50
+HISTORY_SHOWN = 20
+
+
+def status_label(campaign: Campaign, now: datetime) -> str:
+    """What the console calls a campaign's state: "running" for the API's active."""
+    status = derive_status(campaign, now)
+    return "running" if status == CampaignStatus.ACTIVE else status.value
+
+
+def _page_number(value: str | None) -> int:
+    return int(value) if value and value.isascii() and value.isdigit() and 0 < len(value) < 7 and int(value) else 1
+
+
+def _campaign_id(value: str) -> int | None:
+    """A campaign id from the path: plain digits within the ids' range, else None (a 404 page)."""
+    if value.isascii() and value.isdigit() and len(value) < 11 and 0 < int(value) <= MAX_ID:
+        return int(value)
+    return None
+
+
+async def _load(session: AsyncSession, value: str) -> Campaign | None:
+    campaign_id = _campaign_id(value)
+    if campaign_id is None:
+        return None
+    try:
+        return await service.get(session, campaign_id=campaign_id)
+    except CampaignNotFound:
+        return None
+
+
+def _what_changed(event: AuditEvent) -> str:
+    """An audit event in a line: "Paused", "Created", "name: Old → New; total_budget: 100 → 200"."""
+    if event.action == "status_changed":
+        return "Paused" if '"to": true' in event.changes else "Resumed"
+    if event.action != "updated":
+        return event.action.replace("_", " ").capitalize()
+    changes = json.loads(event.changes)
+    parts = [f"{name}: {_shown(change.get('from'))} → {_shown(change.get('to'))}" for name, change in changes.items()]
+    return "; ".join(parts) or "Updated"
+
+
+def _shown(value: Any) -> str:
+    return "none" if value is None else str(value)
+
+
+def _done(path: str, message: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode({'done': message})}", status_code=303)
+
+
+def _not_found(request: Request) -> HTMLResponse:
+    return render_error(request, 404, "Not found", CampaignNotFound.detail)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    data = await request.form()
+    return {name: value for name, value in data.items() if isinstance(value, str)}
+
+
+@router.get("/campaigns")
+async def campaign_list(
+    request: Request,
+    user: ConsoleUserDep,
+    session: ReadSessionDep,
+    now: NowDep,
+    q: str = "",
+    status: str = "",
+    discount_type: str = "",
+    sort: str = "newest",
+    page: str | None = None,
+) -> Response:
+    number = _page_number(page)
+    status = status if status in service.SEARCH_STATUSES else ""
+    kind = DiscountType(discount_type) if discount_type in DiscountType.__members__.values() else None
+    sort = sort if sort in service.SEARCH_ORDERS else "newest"
+    total, campaigns = await service.search(
+        session,
+        q=q[:255],
+        status=status or None,
+        discount_type=kind,
+        sort=sort,
+        now=now,
+        skip=(number - 1) * PAGE_SIZE,
+        limit=PAGE_SIZE,
+    )
+    query = urlencode({"q": q, "status": status, "discount_type": kind or "", "sort": sort})
+    context = {
+        "nav": "campaigns",
+        "now": now,
+        "campaigns": [(campaign, status_label(campaign, now)) for campaign in campaigns],
+        "total": total,
+        "page": number,
+        "has_next": number * PAGE_SIZE < total,
+        "base_query": query,
+        "filters": {"q": q, "status": status, "discount_type": kind or "", "sort": sort},
+        "statuses": service.SEARCH_STATUSES,
+    }
+    return render(request, "campaigns/list.html", context)
+
+
+# --- create -------------------------------------------------------------------------------------
+
+
+def _form_page(
+    request: Request, template: str, values: dict[str, str], errors: dict[str, str], **extra: Any
+) -> HTMLResponse:
+    status = 422 if errors else 200
+    context = {"nav": "campaigns", "values": values, "errors": errors, **extra}
+    return render(request, template, context, status_code=status)
+
+
+@router.get("/campaigns/new")
+async def new_campaign(request: Request, user: EditorDep, now: NowDep, settings: SettingsDep) -> Response:
+    values = forms.new_campaign_form(now, settings.store_timezone)
+    return _form_page(request, "campaigns/new.html", values, {}, preview=_preview(values, settings.store_timezone))
+
+
+@router.post("/campaigns", dependencies=[CsrfDep])
+async def create_campaign(
+    request: Request, user: EditorDep, session: SessionDep, now: NowDep, settings: SettingsDep
+) -> Response:
+    values = await _form(request)
+    try:
+        data = CampaignCreate.model_validate(forms.create_payload(values, settings.store_timezone))
+        campaign = await service.create(
+            session, data=data, actor=user.principal, now=now, max_targets=settings.max_target_customers
+        )
+    except ValidationError as exc:
+        errors = forms.field_errors(exc, values)
+    except ValidationFailed as exc:
+        errors = forms.service_errors(exc, values)
+    else:
+        return _done(f"/admin/campaigns/{campaign.id}", "Campaign created.")
+    preview = _preview(values, settings.store_timezone)
+    return _form_page(request, "campaigns/new.html", values, errors, preview=preview)
+
+
+@dataclass(frozen=True)
+class _PreviewTerms:
+    """A campaign not yet created, as the discount rules read one: nothing spent, running."""
+
+    discount_type: str
+    discount_percentage: Decimal | None
+    discount_flat: Decimal | None
+    start_date: datetime
+    end_date: datetime
+    total_budget: Decimal
+    max_usage_per_customer_per_day: int
+    min_cart_value: Decimal
+    max_discount_amount: Decimal | None
+    is_targeted: bool = False
+    is_paused: bool = False
+    timezone: str | None = None
+    deleted_at: datetime | None = None
+    used_budget: Decimal = ZERO
+
+    @property
+    def remaining_budget(self) -> Decimal:
+        return self.total_budget - self.used_budget
+
+
+def _sample(values: dict[str, str], name: str) -> Decimal | None:
+    try:
+        amount = Decimal(values.get(name, "").strip() or "0")
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
+
+
+def _preview(values: dict[str, str], store_timezone: str) -> str:
+    """The discount the form's terms give the sample checkout, by the checkout's own rule functions."""
+    cart, delivery = _sample(values, "sample_cart"), _sample(values, "sample_delivery")
+    if cart is None or delivery is None:
+        return "Discount: — (the sample values must be amounts, such as 100.00)"
+    payload = forms.create_payload(values, store_timezone)
+    # Only the terms that price a discount matter here: the rest may still be unfinished.
+    payload.update(name="preview", is_targeted=False, target_customer_ids=[])
+    try:
+        data = CampaignCreate.model_validate(payload)
+    except ValidationError as exc:
+        field, message = next(iter(forms.field_errors(exc, values).items()))
+        return f"Discount: — ({field or 'form'}: {message})"
+    terms = _PreviewTerms(
+        discount_type=data.discount_type,
+        discount_percentage=data.discount_percentage,
+        discount_flat=data.discount_flat,
+        start_date=data.start_date,
+        end_date=data.end_date,
+        total_budget=data.total_budget,
+        max_usage_per_customer_per_day=data.max_usage_per_customer_per_day,
+        min_cart_value=data.min_cart_value,
+        max_discount_amount=data.max_discount_amount,
+    )
+    try:
+        amount = rules.evaluate(
+            terms, checkout=rules.Checkout(cart, delivery), now=terms.start_date, is_target=True, uses_today=0
+        )
+    except DiscountRefused as exc:
+        return f"No discount: {exc.detail}"
+    return f"Discount: {amount:.2f}"
+
+
+@router.post("/campaigns/preview", dependencies=[CsrfDep])
+async def preview(request: Request, user: ConsoleUserDep, settings: SettingsDep) -> Response:
+    """The text of the create form's <output id="preview">, for htmx to swap in."""
+    text = _preview(await _form(request), settings.store_timezone)
+    return HTMLResponse(text.replace("&", "&amp;").replace("<", "&lt;"), headers={"Cache-Control": "no-store"})
+
+
+# --- one campaign -------------------------------------------------------------------------------
+
+
+async def _target_page(session: AsyncSession, campaign_id: int, number: int) -> Sequence[int]:
+    skip = (number - 1) * TARGETS_PAGE_SIZE
+    return await service.targets(session, campaign_id=campaign_id, skip=skip, limit=TARGETS_PAGE_SIZE)
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(
+    request: Request,
+    campaign_id: str,
+    user: ConsoleUserDep,
+    session: ReadSessionDep,
+    now: NowDep,
+    settings: SettingsDep,
+    targets_page: str | None = None,
+) -> Response:
+    campaign = await _load(session, campaign_id)
+    if campaign is None:
+        return _not_found(request)
+    timezone = campaign.timezone or settings.store_timezone
+    number = _page_number(targets_page)
+    target_count = await service.count_targets(session, campaign_id=campaign.id)
+    target_ids = await _target_page(session, campaign.id, number) if target_count else []
+    series = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
+    run_out = await burn.campaign_run_out(session, campaign=campaign, now=now)
+    events = await service.history(session, campaign_id=campaign.id, skip=0, limit=HISTORY_SHOWN)
+    rows = [
+        (burn.label_text(label, series.size, timezone), per_bucket, spent)
+        for label, per_bucket, spent in zip(series.labels, series.per_bucket, series.spent, strict=False)
+    ]
+    context = {
+        "nav": "campaigns",
+        "now": now,
+        "campaign": campaign,
+        "status": status_label(campaign, now),
+        "timezone": timezone,
+        "target_count": target_count,
+        "target_ids": target_ids,
+        "targets_page": number,
+        "targets_has_next": number * TARGETS_PAGE_SIZE < target_count,
+        "burn": burn.chart_data(series, timezone),
+        "burn_rows": rows,
+        "per": "hour" if series.size == burn.HOUR else "day",
+        "run_out": burn.run_out_text(run_out, now, timezone),
+        "history": [(event, _what_changed(event)) for event in events],
+    }
+    return render(request, "campaigns/detail.html", context)
+
+
+# --- edit ---------------------------------------------------------------------------------------
+
+
+async def _shown_form(session: AsyncSession, campaign: Campaign, store_timezone: str) -> dict[str, str]:
+    count, ids = await service.shown_targets(session, campaign_id=campaign.id)
+    return forms.campaign_form(campaign, ids if count <= TARGETS_SHOWN else None, store_timezone)
+
+
+@router.get("/campaigns/{campaign_id}/edit")
+async def edit_campaign_page(
+    request: Request, campaign_id: str, user: EditorDep, session: ReadSessionDep, settings: SettingsDep
+) -> Response:
+    campaign = await _load(session, campaign_id)
+    if campaign is None:
+        return _not_found(request)
+    values = await _shown_form(session, campaign, settings.store_timezone)
+    return _form_page(request, "campaigns/edit.html", values, {}, campaign=campaign)
+
+
+@router.post("/campaigns/{campaign_id}/edit", dependencies=[CsrfDep])
+async def edit_campaign(
+    request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep, settings: SettingsDep
+) -> Response:
+    campaign = await _load(session, campaign_id)
+    if campaign is None:
+        return _not_found(request)
+    values = await _form(request)
+    shown = await _shown_form(session, campaign, settings.store_timezone)
+    try:
+        data = CampaignUpdate.model_validate(forms.edit_payload(values, shown, settings.store_timezone))
+        await service.update(
+            session,
+            campaign=campaign,
+            changes=data.changes(),
+            actor=user.principal,
+            now=now,
+            max_targets=settings.max_target_customers,
+        )
+    except ValidationError as exc:
+        errors = forms.field_errors(exc, values)
+    except ValidationFailed as exc:
+        errors = forms.service_errors(exc, values)
+    except BudgetBelowSpent as exc:
+        errors = {"total_budget": exc.detail}
+    except CampaignNotFound:
+        return _not_found(request)
+    else:
+        return _done(f"/admin/campaigns/{campaign_id}", "Changes saved.")
+    return _form_page(request, "campaigns/edit.html", values, errors, campaign=campaign)
+
+
+@router.post("/campaigns/{campaign_id}/pause", dependencies=[CsrfDep])
+async def pause_campaign(
+    request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep
+) -> Response:
+    return await _set_paused(request, campaign_id, True, user.principal, session, now)
+
+
+@router.post("/campaigns/{campaign_id}/resume", dependencies=[CsrfDep])
+async def resume_campaign(
+    request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep
+) -> Response:
+    return await _set_paused(request, campaign_id, False, user.principal, session, now)
+
+
+async def _set_paused(
+    request: Request, campaign_id: str, paused: bool, actor: Principal, session: AsyncSession, now: datetime
+) -> Response:
+    campaign = await _load(session, campaign_id)
+    if campaign is None:
+        return _not_found(request)
+    try:
+        await service.set_paused(session, campaign=campaign, paused=paused, actor=actor, now=now)
+    except CampaignNotFound:
+        return _not_found(request)
+    return _done(f"/admin/campaigns/{campaign_id}", "Campaign paused." if paused else "Campaign resumed.")
+
+
+@router.get("/campaigns/{campaign_id}/delete")
+async def delete_campaign_page(
+    request: Request, campaign_id: str, user: EditorDep, session: ReadSessionDep
+) -> Response:
+    campaign = await _load(session, campaign_id)
+    if campaign is None:
+        return _not_found(request)
+    return render(request, "campaigns/delete.html", {"nav": "campaigns", "campaign": campaign})
+
+
+@router.post("/campaigns/{campaign_id}/delete", dependencies=[CsrfDep])
+async def delete_campaign(
+    request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep
+) -> Response:
+    id_ = _campaign_id(campaign_id)
+    if id_ is None:
+        return _not_found(request)
+    try:
+        await service.delete(session, campaign_id=id_, actor=user.principal, now=now)
+    except CampaignNotFound:
+        return _not_found(request)
+    return _done("/admin/campaigns", "Campaign deleted.")
