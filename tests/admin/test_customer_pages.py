@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.core.clock import utc_now
 from app.customers.models import Customer
-from tests.admin.conftest import SignIn
+from tests.admin.conftest import SignIn, form_token
 from tests.conftest import Clock
 from tests.factories import apply, create_campaign, create_customer
 
@@ -219,8 +219,15 @@ async def test_an_editor_rolls_back_a_redemption_with_a_reason(console: SignIn, 
     assert "Roll back redemption</button>" in confirm.text
     assert f'<a href="/admin/customers/{customer["id"]}">Cancel</a>' in confirm.text
 
+    form = re.search(
+        rf'<form method="post" action="{rollback_url(customer, redemption)}">(.*?)</form>', confirm.text, re.S
+    )
+    assert form, "the confirmation page posts to the same URL"
+    token = form_token(form.group(1))
+    assert token == admin.csrf_token, "the form carries the session's CSRF token"
+
     done = await admin.client.post(
-        rollback_url(customer, redemption), data={"reason": "order 1234 cancelled", "csrf_token": admin.csrf_token}
+        rollback_url(customer, redemption), data={"reason": "order 1234 cancelled", "csrf_token": token}
     )
     assert done.status_code == 303
     assert done.headers["location"].startswith(f"/admin/customers/{customer['id']}?")
@@ -338,6 +345,7 @@ async def test_a_rollback_shows_on_a_campaign_that_has_since_been_deleted(
     admin = await console("admin")
     page = await admin.client.get(f"/admin/customers/{customer['id']}")
     assert rows(page.text, "redemptions")[0][1] == "Gone soon (deleted)"
+    assert f'href="/admin/campaigns/{made["id"]}"' not in page.text, "no link to a page that would say not found"
     done = await admin.client.post(
         rollback_url(customer, redemption), data={"reason": "refund", "csrf_token": admin.csrf_token}
     )
