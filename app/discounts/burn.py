@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Integer, case, cast, func, literal, select
+from sqlalchemy import BigInteger, case, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -178,7 +178,7 @@ def run_out_text(run_out: RunOut, now: datetime, timezone: str) -> str:
 class epoch_seconds(FunctionElement[int]):
     """Whole seconds since 1970 of a UtcDateTime column (timestamptz on PostgreSQL, naive UTC text on SQLite)."""
 
-    type = Integer()
+    type = BigInteger()
     inherit_cache = True
 
 
@@ -192,8 +192,9 @@ def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) 
     return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
 
 
-def _epoch(instant: datetime) -> int:
-    return int(instant.timestamp())
+def _epoch(instant: datetime) -> Any:
+    """An instant as a BIGINT parameter (an INTEGER one would overflow in 2038)."""
+    return literal(int(instant.timestamp()), BigInteger())
 
 
 _APPLIED = Redemption.status == RedemptionStatus.APPLIED
@@ -201,16 +202,20 @@ _APPLIED = Redemption.status == RedemptionStatus.APPLIED
 
 async def spent_per_bucket(session: AsyncSession, *, campaign_id: int, plan: BucketPlan) -> dict[int, Decimal]:
     """The campaign's applied redemptions summed per bucket, grouped in SQL."""
-    seconds = int(plan.size.total_seconds())
-    # Integer division truncates towards zero: an instant before the origin (an edited start) lands
-    # in bucket 0 or -0, and the pure side clamps it anyway.
-    bucket = ((epoch_seconds(Redemption.created_at) - _epoch(plan.origin)) / seconds).label("bucket")
+    # `//` is integer division on both databases (`/` would divide as floats: a group per second). It
+    # truncates towards zero: an instant before the origin (an edited start) lands in bucket 0, and
+    # the pure side clamps every index to the plan anyway.
+    size = literal(int(plan.size.total_seconds()), BigInteger())
+    bucket = ((epoch_seconds(Redemption.created_at) - _epoch(plan.origin)) // size).label("bucket")
     rows = await session.execute(
-        select(cast(bucket, Integer), func.sum(Redemption.discount_amount, type_=Cents()))
+        select(bucket, func.sum(Redemption.discount_amount, type_=Cents()))
         .where(Redemption.campaign_id == campaign_id, _APPLIED)
         .group_by(bucket)
     )
-    return {int(index): amount or ZERO for index, amount in rows}
+    sums: dict[int, Decimal] = {}
+    for index, amount in rows:
+        sums[int(index)] = sums.get(int(index), ZERO) + (amount or ZERO)
+    return sums
 
 
 async def spent_since(session: AsyncSession, *, campaign_id: int, since: datetime) -> Decimal:
@@ -222,24 +227,23 @@ async def spent_since(session: AsyncSession, *, campaign_id: int, since: datetim
     return amount or ZERO
 
 
-async def campaign_burn(session: AsyncSession, *, campaign: Campaign, now: datetime, timezone: str) -> BurnSeries:
-    """The burn chart of one campaign: two aggregate queries, whatever its number of redemptions."""
+async def campaign_burn(
+    session: AsyncSession, *, campaign: Campaign, now: datetime, timezone: str
+) -> tuple[BurnSeries, RunOut]:
+    """One campaign's burn chart and run-out: two aggregate queries, whatever its number of redemptions."""
     plan = bucket_plan(campaign.start_date, campaign.end_date, now, timezone)
     sums = await spent_per_bucket(session, campaign_id=campaign.id, plan=plan)
     recent = await spent_since(session, campaign_id=campaign.id, since=now - PACE_WINDOW)
     pace = pace_per_second(recent, start=campaign.start_date, now=now)
-    return burn_series(plan, sums, budget=campaign.total_budget, pace_per_second=pace, end=campaign.end_date, now=now)
-
-
-async def campaign_run_out(session: AsyncSession, *, campaign: Campaign, now: datetime) -> RunOut:
-    recent = await spent_since(session, campaign_id=campaign.id, since=now - PACE_WINDOW)
-    return project_run_out(
+    series = burn_series(plan, sums, budget=campaign.total_budget, pace_per_second=pace, end=campaign.end_date, now=now)
+    run_out = project_run_out(
         remaining=campaign.remaining_budget,
         spent_in_window=recent,
         start=campaign.start_date,
         end=campaign.end_date,
         now=now,
     )
+    return series, run_out
 
 
 @dataclass(frozen=True)
@@ -258,7 +262,7 @@ def _seconds_left_order(recent: Any, now: datetime) -> list[Any]:
     their end first (soonest first), then the ones that last, then those not used lately."""
     since = _epoch(now - PACE_WINDOW)
     start = epoch_seconds(Campaign.start_date)
-    elapsed = literal(_epoch(now)) - case((start > since, start), else_=literal(since))
+    elapsed = _epoch(now) - case((start > since, start), else_=since)
     remaining = Campaign.total_budget - Campaign.used_budget
     # remaining / (recent / elapsed), in the columns' own unit (cents on SQLite, money on PostgreSQL)
     seconds_left = case((recent > 0, remaining * elapsed / recent), else_=None)

@@ -24,8 +24,10 @@ class Redemption(Base):
         Index("ix_redemptions_customer_id_created_at", "customer_id", "created_at"),
         # The console's budget burn: one campaign's redemptions by time (this also serves every lookup
         # by campaign alone), and all redemptions of a stretch of time (today's, the last day's pace).
-        Index("ix_redemptions_campaign_id_created_at", "campaign_id", "created_at"),
-        Index("ix_redemptions_created_at", "created_at"),
+        # Both carry what the burn sums (status, amount), so its queries read the index alone: the
+        # chart of a campaign with 50,000 redemptions costs an index range, not 50,000 row lookups.
+        Index("ix_redemptions_campaign_burn", "campaign_id", "created_at", "status", "discount_amount"),
+        Index("ix_redemptions_recent", "created_at", "campaign_id", "status", "discount_amount"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -272,6 +272,7 @@ async def test_the_burn_chart_and_budget_bar_move_after_an_apply_and_back_after_
     console: SignIn, api: httpx.AsyncClient, clock: Clock
 ) -> None:
     admin = await console("admin")
+    clock.now = clock.now.replace(minute=30)  # mid-hour, so the seconds the test advances stay in it
     start = clock.now - timedelta(hours=2)
     campaign = await create_campaign(
         api, start_date=start.isoformat(), end_date=(start + timedelta(days=1)).isoformat(), total_budget=1000
@@ -284,15 +285,17 @@ async def test_the_burn_chart_and_budget_bar_move_after_an_apply_and_back_after_
 
     applied = await apply(api, campaign["id"], customer["id"], cart_value=500)
     assert applied.status_code == 201
+    clock.advance(seconds=5)  # the same hour: the two are summed into one bucket
+    other = await create_customer(api)
+    assert (await apply(api, campaign["id"], other["id"], cart_value=250)).status_code == 201
 
     after = await admin.client.get(url)
     data = burn_data(after.text)
     assert data["budget"] == "1000.00"
     spent = [value for value in data["spent"] if value is not None]
-    assert spent[-1] == "100.00"
-    assert len(spent) == 3  # hourly: three hours since the hour it started
-    assert data["projection"][len(spent) - 1] == "100.00" and data["projection"][-1] is not None
-    assert 'aria-valuenow="100.00"' in after.text
+    assert spent == ["0.00", "0.00", "150.00"]  # hourly: the two hours before, and this one
+    assert data["projection"][len(spent) - 1] == "150.00" and data["projection"][-1] is not None
+    assert 'aria-valuenow="150.00"' in after.text
     assert "Runs out in about" in after.text or "Lasts to its end" in after.text
     assert '<table id="burn-table">' in after.text and "Budget spent per hour" in after.text
 
@@ -301,7 +304,7 @@ async def test_the_burn_chart_and_budget_bar_move_after_an_apply_and_back_after_
     )
     assert rolled_back.status_code == 200, rolled_back.text
     data = burn_data((await admin.client.get(url)).text)
-    assert [value for value in data["spent"] if value is not None][-1] == "0.00"
+    assert [value for value in data["spent"] if value is not None][-1] == "50.00"
 
 
 async def test_the_dashboard_shows_today_and_the_campaigns_closest_to_running_out_first(

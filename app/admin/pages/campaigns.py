@@ -271,8 +271,7 @@ async def campaign_page(
     number = _page_number(targets_page)
     target_count = await service.count_targets(session, campaign_id=campaign.id)
     target_ids = await _target_page(session, campaign.id, number) if target_count else []
-    series = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
-    run_out = await burn.campaign_run_out(session, campaign=campaign, now=now)
+    series, run_out = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
     events = await service.history(session, campaign_id=campaign.id, skip=0, limit=HISTORY_SHOWN)
     rows = [
         (burn.label_text(label, series.size, timezone), per_bucket, spent)
