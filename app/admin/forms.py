@@ -175,6 +175,8 @@ def campaign_form(campaign: Campaign, target_ids: Sequence[int] | None, store_ti
         "max_usage_per_customer_per_day": str(campaign.max_usage_per_customer_per_day),
         "is_targeted": "on" if campaign.is_targeted else "",
         "target_customer_ids": ", ".join(map(str, target_ids or ())),
+        # The terms' version the form shows: a save from an older one is refused, not merged.
+        "version": str(campaign.version),
     }
 
 

@@ -362,3 +362,24 @@ async def test_unknown_campaigns_are_a_not_found_page(console: SignIn) -> None:
         answer = await admin.client.get(path)
         assert answer.status_code == 404, path
         assert "<h1>Not found</h1>" in answer.text
+
+
+async def test_an_edit_from_a_form_opened_before_another_change_saves_nothing(
+    console: SignIn, api: httpx.AsyncClient
+) -> None:
+    admin = await console("admin")
+    campaign = await create_campaign(api, name="Shared", total_budget=1000)
+    url = f"/admin/campaigns/{campaign['id']}/edit"
+    form = _form_values((await admin.client.get(url)).text)
+    await api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"total_budget": 3000})
+
+    stale = await admin.client.post(url, data={**form, "name": "Mine"})
+
+    assert stale.status_code == 422
+    assert '<div role="alert" class="form-error">This campaign was changed' in stale.text
+    assert 'value="Mine"' in stale.text  # what was typed stays, for a second save
+    stored = (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    assert (stored["name"], stored["total_budget"]) == ("Shared", 3000)
+    again = await admin.client.post(url, data={**_form_values(stale.text), "total_budget": "3000.00"})
+    assert again.status_code == 303
+    assert (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()["name"] == "Mine"

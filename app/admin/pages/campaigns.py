@@ -39,6 +39,10 @@ router = APIRouter()
 PAGE_SIZE = 25
 TARGETS_PAGE_SIZE = 50
 HISTORY_SHOWN = 20
+STALE_FORM = (
+    "This campaign was changed (by someone else, or in another tab) after this form was opened, so "
+    "nothing was saved. Check the fields below against its page, then save again to apply them."
+)
 
 
 def status_label(campaign: Campaign, now: datetime) -> str:
@@ -324,6 +328,10 @@ async def edit_campaign(
         return _not_found(request)
     values = await _form(request)
     shown = await _shown_form(session, campaign, settings.store_timezone)
+    if values.get("version") != shown["version"]:
+        # Saving would undo what the other edit changed in the fields this form still shows the old way.
+        values["version"] = shown["version"]
+        return _form_page(request, "campaigns/edit.html", values, {"": STALE_FORM}, campaign=campaign)
     try:
         data = CampaignUpdate.model_validate(forms.edit_payload(values, shown, settings.store_timezone))
         await service.update(
