@@ -19,7 +19,7 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.admin.models import ConsoleSession
@@ -27,7 +27,7 @@ from app.auth.models import ApiKey, Scope
 from app.auth.service import Principal
 from app.core.clock import NowDep
 from app.core.config import Settings, SettingsDep
-from app.core.db import short_read
+from app.core.db import UtcDateTime, short_read
 
 SESSION_COOKIE = "console_session"
 SIGN_IN_COOKIE = "console_sign_in"
@@ -125,16 +125,24 @@ def _set_cookie(response: Response, settings: Settings, name: str, value: str, m
 
 async def open_session(
     session: AsyncSession, response: Response, settings: Settings, *, key_prefix: str, now: datetime
-) -> None:
-    """Record a new sign-in and hand its cookie to the browser."""
+) -> bool:
+    """Record a new sign-in and hand its cookie to the browser; False (and nothing written) when the key
+    was revoked since the worker's key cache verified it."""
     token = secrets.token_urlsafe(32)
     lifetime = timedelta(hours=settings.admin_session_hours)
-    session.add(
-        ConsoleSession(token_hash=_token_hash(token), key_prefix=key_prefix, created_at=now, expires_at=now + lifetime)
+    unrevoked = select(
+        literal(_token_hash(token)), ApiKey.prefix, literal(now, UtcDateTime()), literal(now + lifetime, UtcDateTime())
+    ).where(ApiKey.prefix == key_prefix, ApiKey.revoked_at.is_(None))
+    opened = await session.execute(
+        insert(ConsoleSession)
+        .from_select(["token_hash", "key_prefix", "created_at", "expires_at"], unrevoked)
+        .returning(ConsoleSession.id)
     )
-    await session.flush()
+    if opened.first() is None:
+        return False
     _set_cookie(response, settings, SESSION_COOKIE, _signed(_secret(settings), token), int(lifetime.total_seconds()))
     response.delete_cookie(SIGN_IN_COOKIE, path=COOKIE_PATH)
+    return True
 
 
 async def end_session(session: AsyncSession, request: Request, response: Response, *, now: datetime) -> None:

@@ -26,6 +26,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
+# What a page may say after a change (`?done=...` on the redirect that follows a POST). Only these texts
+# are shown: a link carrying any other text shows nothing, so nobody can make the console say their words.
+FLASH_MESSAGES = frozenset(
+    {
+        "Campaign created.",
+        "Changes saved.",
+        "Campaign paused.",
+        "Campaign resumed.",
+        "Campaign deleted.",
+        "Redemption rolled back.",
+    }
+)
+
+
 def money(value: Decimal | int | float | None) -> str:
     if value is None:
         return "—"
@@ -72,6 +86,7 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
         "now": utc_now(),
         "store_timezone": store_timezone,
         "nav": "",
+        "flash": done if (done := request.query_params.get("done")) in FLASH_MESSAGES else None,
     }
     page.update(context or {})
     response = TEMPLATES.TemplateResponse(request, name, page, status_code=status_code)

@@ -218,9 +218,10 @@ async def test_revoking_the_key_ends_the_session_at_the_next_request(
         assert await auth_service.revoke(session, prefix=admin.key_prefix, now=utc_now()) is not None
 
     expect_sign_in(await admin.client.get("/admin/customers"), "/admin/customers")
-    # Nor does signing in again get the key back in (within API_KEY_CACHE_SECONDS the sign-in form may
-    # still take it from the worker's key cache, but the session it opens is refused at once).
-    await sign_in(admin.client, admin.key)
+    # Nor does signing in again get the key back in, even while the worker's key cache still holds it.
+    again = await sign_in(admin.client, admin.key)
+    assert again.status_code == 401
+    assert NOT_VALID in again.text
     expect_sign_in(await admin.client.get("/admin/customers"), "/admin/customers")
 
 
@@ -267,3 +268,12 @@ async def test_a_tampered_cookie_is_no_session(console: SignIn, app: FastAPI) ->
         for forged in (f"{token}x.{signature}", f"{token}.{signature[:-2]}AA", token, "x" * 500):
             forger.cookies.set(SESSION_COOKIE, forged, path=COOKIE_PATH)
             expect_sign_in(await forger.get("/admin"))
+
+
+async def test_a_link_cannot_make_the_console_say_its_own_words(console: SignIn) -> None:
+    admin = await console("admin")
+    forged = await admin.client.get("/admin", params={"done": "Your account is locked: call +1 555 0100."})
+    assert forged.status_code == 200
+    assert "call +1 555 0100" not in forged.text
+    known = await admin.client.get("/admin", params={"done": "Campaign deleted."})
+    assert '<div role="status" class="flash">Campaign deleted.</div>' in known.text

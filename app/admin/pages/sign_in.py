@@ -93,7 +93,9 @@ async def sign_in(
             status_code=403,
         )
     response = RedirectResponse(next_path, status_code=303)
-    await sessions.open_session(session, response, settings, key_prefix=principal.key_prefix, now=now)
+    if not await sessions.open_session(session, response, settings, key_prefix=principal.key_prefix, now=now):
+        await limiter.count_failed_authentication(request)
+        return await _sign_in_form(request, session, next_path=next_path, error=NOT_VALID, status_code=401)
     return response
 
 
