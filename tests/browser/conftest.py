@@ -13,6 +13,8 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,18 +68,19 @@ def _create_key(database_url: str, secret: str, name: str, scope: str) -> str:
     return result.stdout.strip().splitlines()[-1]
 
 
-# Package scope: the server, the driver and the browser stop when the last browser test is done, so the
-# rest of the suite never runs beside them. (Playwright's sync API keeps its event loop marked as running
-# in this thread while it is started: no asyncio.run() or pytest-asyncio test may run until it stops.)
-@pytest.fixture(scope="package")
-def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
-    database_path = tmp_path_factory.mktemp("console") / "console.db"
+@contextmanager
+def running_console(directory: Path) -> Iterator[Console]:
+    """A migrated SQLite database in `directory`, two keys, and the service on it (one worker: SQLite;
+    rate limits off, live_server's default; a revoked key shows at once)."""
+    database_path = directory / "console.db"
     database_url = f"sqlite:///{database_path}"
-    upgrade_to_head(database_url)
+    # In a thread of its own: migrating calls asyncio.run(), which cannot run in this thread while
+    # Playwright's sync API is started (its event loop stays marked as running here).
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(upgrade_to_head, database_url).result()
     secret = secrets.token_urlsafe(36)
     admin_key = _create_key(database_url, secret, "marketing", "admin")
     read_key = _create_key(database_url, secret, "analyst", "read")
-    # One worker: SQLite. Rate limits are off (live_server's default); a revoked key shows at once.
     server = LiveServer(
         database_url=database_url,
         workers=1,
@@ -90,10 +93,16 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
         server.stop()
 
 
+# Package scope: the server, the driver and the browser stop when the last browser test is done, so
+# the rest of the suite (its pytest-asyncio tests) never runs while Playwright's loop is started.
 @pytest.fixture(scope="package")
-def playwright(console: Console) -> Iterator[Playwright]:
-    # `console` first: setting it up migrates the database with asyncio.run(), which cannot run once
-    # the driver has started.
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    with running_console(tmp_path_factory.mktemp("console")) as running:
+        yield running
+
+
+@pytest.fixture(scope="package")
+def playwright() -> Iterator[Playwright]:
     if not (Path(CHROMIUM).exists() or shutil.which(CHROMIUM)):
         pytest.fail(
             f"Chromium is not installed at {CHROMIUM}: the browser tests need Debian's Chromium. "
@@ -185,19 +194,26 @@ def create_campaign(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
     return dict(response.json())
 
 
-def create_customer(api: httpx.Client, name: str | None = None) -> dict[str, Any]:
+def create_customer(api: httpx.Client, name: str | None = None, *, email: str | None = None) -> dict[str, Any]:
     name = name or f"Customer {secrets.token_hex(3)}"
-    email = f"{name.lower().replace(' ', '.')}.{secrets.token_hex(3)}@example.com"
+    email = email or f"{name.lower().replace(' ', '.')}.{secrets.token_hex(3)}@example.com"
     response = api.post("/customers/", json={"name": name, "email": email})
     assert response.status_code == 201, response.text
     return dict(response.json())
 
 
-def apply_discount(api: httpx.Client, campaign_id: int, customer_id: int, cart_value: float = 100) -> dict[str, Any]:
+def apply_discount(
+    api: httpx.Client, campaign_id: int, customer_id: int, cart_value: float = 100, delivery: float = 0
+) -> dict[str, Any]:
     """POST /discounts/apply as a checkout does."""
     response = api.post(
         "/discounts/apply",
-        json={"campaign_id": campaign_id, "customer_id": customer_id, "cart_value": cart_value},
+        json={
+            "campaign_id": campaign_id,
+            "customer_id": customer_id,
+            "cart_value": cart_value,
+            "delivery_charge": delivery,
+        },
         headers={"Idempotency-Key": f"order-{secrets.token_hex(6)}"},
     )
     assert response.status_code == 201, response.text

@@ -45,7 +45,7 @@ def test_a_read_only_key_sees_but_cannot_change(page: Page, console: Console) ->
     expect(page.locator("main")).to_contain_text("can view but not change")
     with console.api() as api:
         stored = api.get(f"/campaigns/{campaign['id']}").json()
-    assert (stored["name"], stored["status"]) == ("Read-only test", "running")
+    assert (stored["name"], stored["status"]) == ("Read-only test", "active")
 
 
 def test_a_post_without_its_csrf_token_is_refused(page: Page, console: Console) -> None:
@@ -80,7 +80,7 @@ def test_a_post_without_its_csrf_token_is_refused(page: Page, console: Console) 
     expect(page.get_by_role("heading", level=1)).to_have_text("Refused")
     expect(page.locator("main")).to_contain_text("security token")
     with console.api() as api:
-        assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "running"
+        assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "active"
 
 
 def test_sign_out_ends_the_session(page: Page, console: Console) -> None:

@@ -163,7 +163,7 @@ def test_pause_and_resume(page: Page, console: Console) -> None:
     expect(page.locator(".status").first).to_have_text("running")
     expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
     with console.api() as api:
-        assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "running"
+        assert api.get(f"/campaigns/{campaign['id']}").json()["status"] == "active"
 
 
 def test_edit_a_campaign(page: Page, console: Console) -> None:

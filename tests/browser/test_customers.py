@@ -5,10 +5,10 @@ from decimal import Decimal
 
 from playwright.sync_api import Page, expect
 
-from tests.browser.conftest import Console, Screenshot, apply_discount, create_campaign, create_customer, sign_in
+from tests.browser.conftest import Console, apply_discount, create_campaign, create_customer, sign_in
 
 
-def test_roll_back_a_redemption_from_the_customer_page(page: Page, console: Console, screenshot: Screenshot) -> None:
+def test_roll_back_a_redemption_from_the_customer_page(page: Page, console: Console) -> None:
     with console.api() as api:
         campaign = create_campaign(api, name="Rollback test", total_budget=1000)
         customer = create_customer(api, "Grace Hopper")
@@ -26,7 +26,6 @@ def test_roll_back_a_redemption_from_the_customer_page(page: Page, console: Cons
     expect(rows).to_have_count(2)
     expect(rows.first).to_contain_text("60.00")  # newest first
     expect(rows.first.get_by_role("link", name="Rollback test")).to_be_visible()
-    screenshot(page, "customer")
 
     rows.first.get_by_role("link", name="Roll back").click()
     expect(page).to_have_url(re.compile(rf"/admin/customers/{customer['id']}/redemptions/{cancelled['id']}/rollback$"))

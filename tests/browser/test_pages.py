@@ -3,6 +3,7 @@ screenshots docs/ and the README show (`make screenshots` refreshes docs/screens
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,8 +20,17 @@ from tests.browser.conftest import (
     create_campaign,
     create_customer,
     iso,
+    running_console,
     sign_in,
 )
+
+RUNNING = [
+    "Black Friday: 25% off carts",
+    "Free delivery weekend",
+    "Newsletter: 10 off",
+    "Winter clearance 15%",
+    "Loyal customers: 5 off delivery",
+]
 
 
 @dataclass(frozen=True)
@@ -51,12 +61,20 @@ def _spread_over_past_hours(console: Console, campaign_id: int, hours: int) -> N
 
 
 @pytest.fixture(scope="module")
+def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
+    """A service of this module's own: the screenshots show the store below and nothing the other
+    tests made."""
+    with running_console(tmp_path_factory.mktemp("store")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
 def store(console: Console) -> Store:
     now = datetime.now(UTC)
     started = iso(now - timedelta(days=2))
     with console.api() as api:
         customers = [
-            create_customer(api, name)["id"]
+            create_customer(api, name, email=f"{name.split()[0].lower()}@example.com")["id"]
             for name in ("Ada Lovelace", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra", "Barbara Liskov")
         ]
         specs: list[dict[str, Any]] = [
@@ -66,9 +84,9 @@ def store(console: Console) -> Store:
                 "discount_percentage": 25,
                 "max_discount_amount": 60,
                 "min_cart_value": 50,
-                "total_budget": 1500,
+                "total_budget": 1000,
                 "start_date": started,
-                "end_date": iso(now + timedelta(days=5)),
+                "end_date": iso(now + timedelta(days=1)),
             },
             {
                 "name": "Free delivery weekend",
@@ -93,29 +111,48 @@ def store(console: Console) -> Store:
                 "start_date": iso(now - timedelta(hours=3)),
                 "end_date": iso(now + timedelta(days=20)),
             },
+            {
+                "name": "Loyal customers: 5 off delivery",
+                "discount_type": "delivery",
+                "discount_percentage": None,
+                "discount_flat": 5,
+                "total_budget": 800,
+                "start_date": started,
+                "end_date": iso(now + timedelta(days=10)),
+                "is_targeted": True,
+                "target_customer_ids": customers[:3],
+            },
+            {
+                "name": "Christmas: 20% off",
+                "total_budget": 10000,
+                "start_date": iso(now + timedelta(days=15)),
+                "end_date": iso(now + timedelta(days=22)),
+            },
+            {
+                "name": "Summer sale 2026",
+                "discount_percentage": 30,
+                "total_budget": 2000,
+                "start_date": iso(now - timedelta(days=150)),
+                "end_date": iso(now - timedelta(days=120)),
+            },
+            {"name": "Spring welcome (on hold)", "discount_percentage": 10, "total_budget": 500},
         ]
         campaigns = {
             spec["name"]: create_campaign(api, max_usage_per_customer_per_day=50, **spec)["id"] for spec in specs
         }
+        paused = api.patch(f"/campaigns/{campaigns['Spring welcome (on hold)']}/status", json={"status": "paused"})
+        assert paused.status_code == 200, paused.text
         carts = [120, 80, 260, 54.5, 310, 99.9, 150, 64, 220, 180]
         for round_ in range(4):
             for number, customer in enumerate(customers):
                 cart = carts[(round_ * 5 + number) % len(carts)]
                 apply_discount(api, campaigns["Black Friday: 25% off carts"], customer, cart_value=cart)
                 if number % 2 == 0:
-                    response = api.post(
-                        "/discounts/apply",
-                        json={
-                            "campaign_id": campaigns["Free delivery weekend"],
-                            "customer_id": customer,
-                            "cart_value": cart,
-                            "delivery_charge": 9.5,
-                        },
-                    )
-                    assert response.status_code == 201, response.text
+                    apply_discount(api, campaigns["Free delivery weekend"], customer, cart_value=cart, delivery=9.5)
                 if round_ < 2:
                     apply_discount(api, campaigns["Newsletter: 10 off"], customer, cart_value=cart)
         apply_discount(api, campaigns["Winter clearance 15%"], customers[0], cart_value=200)
+        apply_discount(api, campaigns["Loyal customers: 5 off delivery"], customers[1], cart_value=90, delivery=7)
     for name in ("Black Friday: 25% off carts", "Free delivery weekend", "Newsletter: 10 off"):
         _spread_over_past_hours(console, campaigns[name], 40)
     return Store(campaigns=campaigns, customer_id=customers[0])
@@ -144,13 +181,16 @@ def test_the_dashboard_shows_live_campaigns_soonest_run_out_first(
     assert count is not None and int(count.strip().replace(",", "")) >= 1
     expect(page.locator("#today-discount")).to_have_text(re.compile(r"\d"))
     table = page.locator("#live-campaigns")
-    for name in store.campaigns:
+    for name in RUNNING:
         expect(table.get_by_role("link", name=name, exact=True)).to_be_visible()
+    for name in set(store.campaigns) - set(RUNNING):  # scheduled, ended, paused
+        expect(table.get_by_role("link", name=name, exact=True)).to_have_count(0)
+    expect(page.locator("#running-campaigns")).to_have_text(str(len(RUNNING)))
     expect(table).to_contain_text("Runs out in")
     # Soonest run-out first: the delivery campaign spends its small budget fastest; the clearance, a
     # big budget barely touched, lasts to its end.
-    names = [name.strip() for name in table.locator("tbody tr td a").all_text_contents()]
-    shown = [name for name in names if name in store.campaigns]
+    names = [name.strip() for name in table.locator("tbody tr a").all_text_contents()]
+    shown = [name for name in names if name in RUNNING]
     assert shown.index("Free delivery weekend") < shown.index("Winter clearance 15%"), shown
     screenshot(page, "dashboard")
 
@@ -165,12 +205,12 @@ def test_the_campaign_list_searches_filters_and_sorts(
     expect(page.get_by_text(re.compile(r"\d+ campaigns?"))).to_be_visible()
     screenshot(page, "campaigns")
 
-    page.get_by_label("Search by name").fill("delivery")
+    page.get_by_label("Search by name").fill("weekend")
     page.get_by_label("Type").select_option("delivery")
     page.get_by_label("Status").select_option("running")
     page.get_by_label("Sort by").select_option("name")
     page.get_by_role("button", name="Search").click()
-    expect(page).to_have_url(re.compile(r"q=delivery"))
+    expect(page).to_have_url(re.compile(r"q=weekend"))
     rows = page.locator("#campaigns tbody tr")
     expect(rows).to_have_count(1)
     expect(rows.first.get_by_role("link", name="Free delivery weekend")).to_be_visible()
@@ -189,13 +229,29 @@ def test_the_campaign_page_shows_every_field_and_its_burn(
     expect(page.get_by_role("heading", level=1)).to_have_text("Black Friday: 25% off carts")
     expect(page.locator("span.status.status-running")).to_have_text("running")
     details = page.locator("dl").first
-    for shown in ("1,500.00", "60.00", "50.00"):
+    for shown in ("1,000.00", "60.00", "50.00"):
         expect(details).to_contain_text(shown)
     expect(details).to_contain_text(re.compile(r"CET|Europe/Berlin"))  # the store's zone, shown
-    expect(page.locator("#burn-table caption")).to_contain_text(re.compile(r"Budget spent per (hour|day)"))
+    expect(page.locator("#burn-table caption")).to_contain_text("Budget spent per hour")  # a 3-day campaign
     expect(page.locator("#history")).to_be_visible()
     wait_for_chart(page)
     screenshot(page, "campaign")
+
+
+def test_the_customer_page_lists_redemptions_newest_first(
+    page: Page, console: Console, store: Store, screenshot: Screenshot
+) -> None:
+    sign_in(page, console.admin_key)
+    page.goto("/admin/customers")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Customers")
+    page.get_by_label("Search").fill("ada@")
+    page.get_by_role("button", name="Search").click()
+    page.locator("#customers").get_by_role("link", name="Ada Lovelace").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Ada Lovelace")
+    rows = page.locator("#redemptions tbody tr")
+    expect(rows).to_have_count(11)  # Black Friday 4, free delivery 4, newsletter 2, clearance 1
+    expect(rows.first.get_by_role("link", name="Winter clearance 15%")).to_be_visible()  # the newest
+    screenshot(page, "customer")
 
 
 def test_the_console_fits_a_phone(browser: Browser, console: Console, store: Store, screenshot: Screenshot) -> None:
