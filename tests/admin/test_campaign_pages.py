@@ -188,7 +188,7 @@ async def test_edit_changes_only_what_was_changed(console: SignIn, api: httpx.As
     assert saved.status_code == 303
     shown = await admin.client.get(saved.headers["location"])
     assert "<h1>New name</h1>" in shown.text and "Changes saved." in shown.text
-    assert "name: Old name → New name" in shown.text
+    assert "name: Old name → New name" in shown.text and "total_budget: 10,000.00 → 2,500.00" in shown.text
     stored = (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()
     assert stored["total_budget"] == 2500
     assert stored["start_date"] == "2026-01-01T00:00:30Z"  # the seconds the form cannot show are kept

@@ -4,9 +4,7 @@ and validates with the API's schemas (through `forms`), so rules and messages ar
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -16,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import forms
+from app.admin.preview import discount_text
 from app.admin.sessions import ConsoleUserDep, CsrfDep, EditorDep
 from app.admin.templating import render, render_error
 from app.audit.models import AuditEvent
@@ -29,10 +28,8 @@ from app.core.clock import NowDep
 from app.core.config import SettingsDep
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import ValidationFailed
-from app.core.money import ZERO
 from app.core.schemas import MAX_ID
-from app.discounts import burn, rules
-from app.discounts.exceptions import DiscountRefused
+from app.discounts import burn
 
 router = APIRouter()
 
@@ -84,7 +81,14 @@ def _what_changed(event: AuditEvent) -> str:
 
 
 def _shown(value: Any) -> str:
-    return "none" if value is None else str(value)
+    """An audit value as a person reads it: money with cents (the log keeps JSON numbers), no "null"."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
 
 
 def _done(path: str, message: str) -> RedirectResponse:
@@ -155,7 +159,7 @@ def _form_page(
 @router.get("/campaigns/new")
 async def new_campaign(request: Request, user: EditorDep, now: NowDep, settings: SettingsDep) -> Response:
     values = forms.new_campaign_form(now, settings.store_timezone)
-    return _form_page(request, "campaigns/new.html", values, {}, preview=_preview(values, settings.store_timezone))
+    return _form_page(request, "campaigns/new.html", values, {}, preview=discount_text(values, settings.store_timezone))
 
 
 @router.post("/campaigns", dependencies=[CsrfDep])
@@ -174,79 +178,14 @@ async def create_campaign(
         errors = forms.service_errors(exc, values)
     else:
         return _done(f"/admin/campaigns/{campaign.id}", "Campaign created.")
-    preview = _preview(values, settings.store_timezone)
-    return _form_page(request, "campaigns/new.html", values, errors, preview=preview)
-
-
-@dataclass(frozen=True)
-class _PreviewTerms:
-    """A campaign not yet created, as the discount rules read one: nothing spent, running."""
-
-    discount_type: str
-    discount_percentage: Decimal | None
-    discount_flat: Decimal | None
-    start_date: datetime
-    end_date: datetime
-    total_budget: Decimal
-    max_usage_per_customer_per_day: int
-    min_cart_value: Decimal
-    max_discount_amount: Decimal | None
-    is_targeted: bool = False
-    is_paused: bool = False
-    timezone: str | None = None
-    deleted_at: datetime | None = None
-    used_budget: Decimal = ZERO
-
-    @property
-    def remaining_budget(self) -> Decimal:
-        return self.total_budget - self.used_budget
-
-
-def _sample(values: dict[str, str], name: str) -> Decimal | None:
-    try:
-        amount = Decimal(values.get(name, "").strip() or "0")
-    except InvalidOperation:
-        return None
-    return amount if amount.is_finite() and amount >= 0 else None
-
-
-def _preview(values: dict[str, str], store_timezone: str) -> str:
-    """The discount the form's terms give the sample checkout, by the checkout's own rule functions."""
-    cart, delivery = _sample(values, "sample_cart"), _sample(values, "sample_delivery")
-    if cart is None or delivery is None:
-        return "Discount: — (the sample values must be amounts, such as 100.00)"
-    payload = forms.create_payload(values, store_timezone)
-    # Only the terms that price a discount matter here: the rest may still be unfinished.
-    payload.update(name="preview", is_targeted=False, target_customer_ids=[])
-    try:
-        data = CampaignCreate.model_validate(payload)
-    except ValidationError as exc:
-        field, message = next(iter(forms.field_errors(exc, values).items()))
-        return f"Discount: — ({field or 'form'}: {message})"
-    terms = _PreviewTerms(
-        discount_type=data.discount_type,
-        discount_percentage=data.discount_percentage,
-        discount_flat=data.discount_flat,
-        start_date=data.start_date,
-        end_date=data.end_date,
-        total_budget=data.total_budget,
-        max_usage_per_customer_per_day=data.max_usage_per_customer_per_day,
-        min_cart_value=data.min_cart_value,
-        max_discount_amount=data.max_discount_amount,
-    )
-    try:
-        amount = rules.evaluate(
-            terms, checkout=rules.Checkout(cart, delivery), now=terms.start_date, is_target=True, uses_today=0
-        )
-    except DiscountRefused as exc:
-        return f"No discount: {exc.detail}"
-    return f"Discount: {amount:.2f}"
+    shown = discount_text(values, settings.store_timezone)
+    return _form_page(request, "campaigns/new.html", values, errors, preview=shown)
 
 
 @router.post("/campaigns/preview", dependencies=[CsrfDep])
 async def preview(request: Request, user: ConsoleUserDep, settings: SettingsDep) -> Response:
     """The text of the create form's <output id="preview">, for htmx to swap in."""
-    text = _preview(await _form(request), settings.store_timezone)
+    text = discount_text(await _form(request), settings.store_timezone)
     return HTMLResponse(text.replace("&", "&amp;").replace("<", "&lt;"), headers={"Cache-Control": "no-store"})
 
 
