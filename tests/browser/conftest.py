@@ -31,8 +31,10 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = PROJECT_ROOT / "docs" / "screenshots"
 DESKTOP = ViewportSize(width=1280, height=800)
 PHONE = ViewportSize(width=390, height=844)
-# Playwright's default (30 s) hides a hung page for too long; a console page answers in milliseconds.
+# Actions wait at most this long (Playwright's 30 s default hides a hung page), and so do expect()
+# assertions (their 5 s default is short on CI's two cores while the rest of the suite runs).
 TIMEOUT_MS = 10_000
+expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
