@@ -298,5 +298,6 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"make bench needs {' and '.join(missing)}: {INSTALL_HINT}.", file=sys.stderr)
         return 2
-    say(f"bench: scenarios {', '.join(args.scenarios)}; clients {args.clients}; pid {os.getpid()}")
+    clients = f"; clients {args.clients}" if any(name in SCENARIOS for name in args.scenarios) else ""
+    say(f"bench: scenarios {', '.join(args.scenarios)}{clients}; pid {os.getpid()}")
     return Bench(args).run()
