@@ -53,6 +53,7 @@ class Console:
     database_path: Path
     admin_key: str
     read_key: str
+    checkout_key: str
 
     @property
     def base_url(self) -> str:
@@ -72,7 +73,7 @@ def _create_key(database_url: str, secret: str, name: str, scope: str) -> str:
 
 @contextmanager
 def running_console(directory: Path) -> Iterator[Console]:
-    """A migrated SQLite database in `directory`, two keys, and the service on it (one worker: SQLite;
+    """A migrated SQLite database in `directory`, three keys, and the service on it (one worker: SQLite;
     rate limits off, live_server's default; a revoked key shows at once)."""
     database_path = directory / "console.db"
     database_url = f"sqlite:///{database_path}"
@@ -83,6 +84,7 @@ def running_console(directory: Path) -> Iterator[Console]:
     secret = secrets.token_urlsafe(36)
     admin_key = _create_key(database_url, secret, "marketing", "admin")
     read_key = _create_key(database_url, secret, "analyst", "read")
+    checkout_key = _create_key(database_url, secret, "shop", "checkout")
     server = LiveServer(
         database_url=database_url,
         workers=1,
@@ -90,7 +92,13 @@ def running_console(directory: Path) -> Iterator[Console]:
     )
     server.start()
     try:
-        yield Console(server=server, database_path=database_path, admin_key=admin_key, read_key=read_key)
+        yield Console(
+            server=server,
+            database_path=database_path,
+            admin_key=admin_key,
+            read_key=read_key,
+            checkout_key=checkout_key,
+        )
     finally:
         server.stop()
 

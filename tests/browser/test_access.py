@@ -3,9 +3,9 @@ token is refused; signing out ends the session."""
 
 import re
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import Console, create_campaign, sign_in
+from tests.browser.conftest import TIMEOUT_MS, Console, create_campaign, sign_in
 
 
 def csrf_token(page: Page) -> str:
@@ -13,6 +13,37 @@ def csrf_token(page: Page) -> str:
     token = page.locator("input[name=csrf_token]").first.get_attribute("value")
     assert token, "every signed-in page carries the CSRF token in its forms"
     return token
+
+
+def test_a_checkout_key_cannot_sign_in(page: Page, console: Console) -> None:
+    page.goto("/admin/sign-in")
+    page.get_by_label("API key").fill(console.checkout_key)
+    page.get_by_role("button", name="Sign in").click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("checkout")
+    expect(alert).to_contain_text("admin, campaigns:write or read")
+    page.goto("/admin")
+    expect(page).to_have_url(re.compile(r"/admin/sign-in"))
+
+
+def test_the_forms_work_without_javascript(browser: Browser, console: Console) -> None:
+    """htmx only enhances: signing in, pausing and resuming are plain forms and redirects."""
+    with console.api() as api:
+        campaign = create_campaign(api, name="No-script test")
+    context = browser.new_context(base_url=console.base_url, java_script_enabled=False)
+    context.set_default_timeout(TIMEOUT_MS)
+    try:
+        page = context.new_page()
+        sign_in(page, console.admin_key)
+        page.goto(f"/admin/campaigns/{campaign['id']}")
+        page.get_by_role("button", name="Pause", exact=True).click()
+        expect(page.locator("div.flash[role=status]")).to_contain_text("Campaign paused.")
+        expect(page.locator(".status").first).to_have_text("paused")
+        page.get_by_role("button", name="Resume", exact=True).click()
+        expect(page.locator("div.flash[role=status]")).to_contain_text("Campaign resumed.")
+        expect(page.locator(".status").first).to_have_text("running")
+    finally:
+        context.close()
 
 
 def test_a_read_only_key_sees_but_cannot_change(page: Page, console: Console) -> None:

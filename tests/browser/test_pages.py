@@ -254,6 +254,25 @@ def test_the_customer_page_lists_redemptions_newest_first(
     screenshot(page, "customer")
 
 
+def test_every_field_has_a_label_and_the_keyboard_can_skip_to_content(page: Page, console: Console) -> None:
+    sign_in(page, console.admin_key)
+    page.goto("/admin/campaigns/new")
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+            .filter((field) => field.labels.length === 0 && !field.getAttribute('aria-label'))
+            .map((field) => field.name || field.id)"""
+    )
+    assert unlabelled == [], f"fields without a label: {unlabelled}"
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name="Skip to content")
+    expect(skip).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"#"))
+    target = page.url.rsplit("#", 1)[1]
+    expect(page.locator(f"#{target}")).to_be_visible()
+
+
 def test_the_console_fits_a_phone(browser: Browser, console: Console, store: Store, screenshot: Screenshot) -> None:
     context = browser.new_context(
         base_url=console.base_url, viewport=PHONE, is_mobile=True, has_touch=True, locale="en-GB"
