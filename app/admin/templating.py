@@ -1,7 +1,7 @@
 """Rendering console pages: one Jinja2 environment, the filters pages share, and the page context
 every template can count on (the signed-in person, the CSRF token, the time and the store's zone)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -55,7 +55,10 @@ def percent(value: Decimal | None) -> str:
 def local_time(value: datetime | None, tz_name: str | None = None, *, store_timezone: str = "UTC") -> str:
     if value is None:
         return "—"
-    local = value.astimezone(ZoneInfo(tz_name or store_timezone))
+    try:
+        local = value.astimezone(ZoneInfo(tz_name or store_timezone))
+    except OverflowError:  # year 1 or 9999 (the API accepts them) falls off the calendar there: show UTC
+        local = value.astimezone(UTC)
     return local.strftime("%Y-%m-%d %H:%M %Z")
 
 
