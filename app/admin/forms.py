@@ -9,7 +9,7 @@ translate is passed on as it is, for the schema to refuse in its own words.
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -49,8 +49,12 @@ def zone_of(form: Form, store_timezone: str) -> ZoneInfo:
 
 
 def local_input(instant: datetime, zone: ZoneInfo) -> str:
-    """An instant as a datetime-local input shows it, on the wall clock of `zone`."""
-    return instant.astimezone(zone).strftime(_DATETIME_LOCAL)
+    """An instant as a datetime-local input shows it, on the wall clock of `zone` (in UTC where that
+    clock would fall outside years 1 to 9999; an edit sends the date only if it is changed)."""
+    try:
+        return instant.astimezone(zone).strftime(_DATETIME_LOCAL)
+    except OverflowError:
+        return instant.astimezone(UTC).strftime(_DATETIME_LOCAL)
 
 
 def _instant(text: str, zone: ZoneInfo) -> datetime | str:

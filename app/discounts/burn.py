@@ -28,8 +28,9 @@ from app.discounts.models import Redemption, RedemptionStatus
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-# Campaigns up to this long are drawn per hour, longer ones per day.
+# Campaigns up to this long are drawn per hour, longer ones per day (or per several days past MAX_BUCKETS).
 HOURLY_UP_TO = timedelta(days=3)
+MAX_BUCKETS = 400
 # The pace is what was spent over this last stretch (or since the start, when shorter).
 PACE_WINDOW = timedelta(hours=24)
 
@@ -46,20 +47,37 @@ class BucketPlan:
     count: int
 
     def end_of(self, index: int) -> datetime:
-        return self.origin + self.size * (index + 1)
+        return later(self.origin, self.size * (index + 1))
 
 
 def bucket_plan(start: datetime, end: datetime, now: datetime, timezone: str) -> BucketPlan:
-    """The buckets of a campaign from its start to its end, or to `now` if it is still running."""
-    size = HOUR if end - start <= HOURLY_UP_TO else DAY
-    if size == HOUR:
+    """The buckets of a campaign from its start to its end, or to `now` if it is still running.
+
+    Per hour up to HOURLY_UP_TO, else per day; a campaign longer than MAX_BUCKETS days gets buckets
+    of several days, so the chart, its projection included, never has more than about MAX_BUCKETS
+    points (the API accepts a campaign from year 1 to year 9999)."""
+    span = end - start
+    if span <= HOURLY_UP_TO:
+        size = HOUR
         origin = start.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
     else:
-        local = start.astimezone(ZoneInfo(timezone))
-        origin = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        size = DAY * max(1, -(-span.days // MAX_BUCKETS))
+        try:
+            local = start.astimezone(ZoneInfo(timezone))
+            origin = local.replace(hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+        except OverflowError:  # local midnight before year 1
+            origin = start.replace(hour=0, minute=0, second=0, microsecond=0)
     last = max(min(end, now), start)
     count = max(1, -(-(last - origin) // size))  # ceiling division of timedeltas
     return BucketPlan(origin, size, count)
+
+
+def later(moment: datetime, delta: timedelta) -> datetime:
+    """`moment + delta`, or the last representable instant past year 9999."""
+    try:
+        return moment + delta
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
 
 
 def bucket_of(plan: BucketPlan, instant: datetime) -> int:
@@ -108,7 +126,7 @@ def burn_series(
         projected = total
         moment = labels[-1]
         while projected < budget and moment < end:
-            moment = min(moment + plan.size, end)  # the last point is the end itself
+            moment = min(later(moment, plan.size), end)  # the last point is the end itself
             projected = min(budget, to_cents(total + pace_per_second * Decimal((moment - now).total_seconds())))
             labels.append(moment)
             spent.append(None)
@@ -189,7 +207,15 @@ def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(epoch_seconds, "postgresql")
 def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"CAST(floor(extract(epoch FROM {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+    # asyncpg stores datetime.min and datetime.max (year 1, year 9999) as -infinity and infinity,
+    # which have no epoch: clamp to the calendar's edges first.
+    column = compiler.process(element.clauses, **kw)
+    clamped = f"GREATEST(LEAST({column}, {_PG_LAST}), {_PG_FIRST})"
+    return f"CAST(floor(extract(epoch FROM {clamped})) AS BIGINT)"
+
+
+_PG_FIRST = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
+_PG_LAST = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
 
 
 def _epoch(instant: datetime) -> Any:
@@ -321,13 +347,24 @@ async def spent_between(session: AsyncSession, *, start: datetime, end: datetime
 
 
 def label_text(moment: datetime, size: timedelta, timezone: str) -> str:
-    """A bucket's end on the campaign's wall clock: "Dec 4 16:00" per hour, "Dec 4" per day."""
-    local = moment.astimezone(ZoneInfo(timezone))
+    """A bucket's end on the campaign's wall clock: "Dec 4 16:00" per hour, "Dec 4" per day,
+    "Dec 4, 2026" for buckets of several days (such a campaign spans more than a year)."""
+    try:
+        local = moment.astimezone(ZoneInfo(timezone))
+    except OverflowError:  # past year 9999 on that wall clock
+        local = moment
     if size < DAY:
         return f"{local:%b} {local.day} {local:%H:%M}"
     # A day's bucket ends at the next midnight: it is named after the day it covers.
     day = local - timedelta(seconds=1)
-    return f"{day:%b} {day.day}"
+    return f"{day:%b} {day.day}" if size == DAY else f"{day:%b} {day.day}, {day.year}"
+
+
+def bucket_name(size: timedelta) -> str:
+    """ "hour", "day" or "7 days": what one point of the chart covers."""
+    if size < DAY:
+        return "hour"
+    return "day" if size == DAY else f"{size.days} days"
 
 
 def chart_data(series: BurnSeries, timezone: str) -> dict[str, Any]:

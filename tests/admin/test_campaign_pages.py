@@ -383,3 +383,27 @@ async def test_an_edit_from_a_form_opened_before_another_change_saves_nothing(
     again = await admin.client.post(url, data={**_form_values(stale.text), "total_budget": "3000.00"})
     assert again.status_code == 303
     assert (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()["name"] == "Mine"
+
+
+async def test_a_campaign_from_year_1_to_9999_has_a_page_and_a_chart(console: SignIn, api: httpx.AsyncClient) -> None:
+    admin = await console("admin")
+    campaign = await create_campaign(
+        api, start_date="0001-01-01T00:00:00Z", end_date="9999-12-31T23:59:59Z", timezone="America/New_York"
+    )
+    customer = await create_customer(api)
+    assert (await apply(api, campaign["id"], customer["id"])).status_code == 201
+
+    page = await admin.client.get(f"/admin/campaigns/{campaign['id']}")
+
+    assert page.status_code == 200
+    data = burn_data(page.text)
+    assert len(data["labels"]) <= 402 and [v for v in data["spent"] if v is not None][-1] == "100.00"
+    assert (await admin.client.get("/admin")).status_code == 200
+    edit = await admin.client.get(f"/admin/campaigns/{campaign['id']}/edit")
+    assert edit.status_code == 200
+    saved = await admin.client.post(
+        f"/admin/campaigns/{campaign['id']}/edit", data={**_form_values(edit.text), "name": "Forever"}
+    )
+    assert saved.status_code == 303
+    stored = (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    assert (stored["name"], stored["start_date"]) == ("Forever", "0001-01-01T00:00:00Z")

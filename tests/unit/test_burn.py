@@ -139,3 +139,16 @@ def test_chart_data_writes_money_as_strings_and_labels_on_the_local_clock() -> N
         "projection": ["20.00", "25.00"],
         "budget": "25.00",
     }
+
+
+def test_a_campaign_over_the_whole_calendar_gets_a_few_hundred_points_and_no_overflow() -> None:
+    start = datetime(1, 1, 1, tzinfo=UTC)
+    end = datetime(9999, 12, 31, 23, 59, tzinfo=UTC)
+    now = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    plan = bucket_plan(start, end, now, "America/New_York")
+    assert plan.size > DAY
+    series = burn_series(plan, {10**9: d("5")}, budget=d("1e12"), pace_per_second=d("0.0001"), end=end, now=now)
+    assert len(series.labels) <= 402
+    assert series.labels[-1] == end and series.spent[plan.count - 1] == d("5")
+    data = chart_data(series, "Pacific/Kiritimati")
+    assert data["labels"][-1].endswith("9999")

@@ -232,7 +232,7 @@ async def campaign_page(
         "targets_has_next": number * TARGETS_PAGE_SIZE < target_count,
         "burn": burn.chart_data(series, timezone),
         "burn_rows": rows,
-        "per": "hour" if series.size == burn.HOUR else "day",
+        "per": burn.bucket_name(series.size),
         "run_out": burn.run_out_text(run_out, now, timezone),
         "history": [(event, _what_changed(event)) for event in events],
     }
