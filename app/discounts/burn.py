@@ -207,15 +207,22 @@ def _epoch_sqlite(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> s
 
 @compiles(epoch_seconds, "postgresql")
 def _epoch_postgresql(element: epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
-    # asyncpg stores datetime.min and datetime.max (year 1, year 9999) as -infinity and infinity,
-    # which have no epoch: clamp to the calendar's edges first.
+    # date_part is a double: cheaper per row than extract's numeric.
+    return f"CAST(floor(date_part('epoch', {compiler.process(element.clauses, **kw)})) AS BIGINT)"
+
+
+class campaign_epoch_seconds(epoch_seconds):
+    """`epoch_seconds` of a campaign's start or end, which may be year 1 or 9999: asyncpg stores
+    datetime.min and datetime.max as -infinity and infinity, which PostgreSQL gives no epoch."""
+
+    inherit_cache = True
+
+
+@compiles(campaign_epoch_seconds, "postgresql")
+def _campaign_epoch_postgresql(element: campaign_epoch_seconds, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.clauses, **kw)
-    clamped = f"GREATEST(LEAST({column}, {_PG_LAST}), {_PG_FIRST})"
-    return f"CAST(floor(extract(epoch FROM {clamped})) AS BIGINT)"
-
-
-_PG_FIRST = "TIMESTAMPTZ '0001-01-01 00:00:00+00'"
-_PG_LAST = "TIMESTAMPTZ '9999-12-31 23:59:59.999999+00'"
+    first, last = "TIMESTAMPTZ '0001-01-01 00:00:00+00'", "TIMESTAMPTZ '9999-12-31 23:59:59+00'"
+    return f"CAST(floor(date_part('epoch', GREATEST(LEAST({column}, {last}), {first}))) AS BIGINT)"
 
 
 def _epoch(instant: datetime) -> Any:
@@ -287,12 +294,12 @@ def _seconds_left_order(recent: Any, now: datetime) -> list[Any]:
     """The dashboard's order in SQL, the twin of `project_run_out`: the ones that run out before
     their end first (soonest first), then the ones that last, then those not used lately."""
     since = _epoch(now - PACE_WINDOW)
-    start = epoch_seconds(Campaign.start_date)
+    start = campaign_epoch_seconds(Campaign.start_date)
     elapsed = _epoch(now) - case((start > since, start), else_=since)
     remaining = Campaign.total_budget - Campaign.used_budget
     # remaining / (recent / elapsed), in the columns' own unit (cents on SQLite, money on PostgreSQL)
     seconds_left = case((recent > 0, remaining * elapsed / recent), else_=None)
-    ends_in = epoch_seconds(Campaign.end_date) - _epoch(now)
+    ends_in = campaign_epoch_seconds(Campaign.end_date) - _epoch(now)
     group = case((remaining <= 0, 0), (recent <= 0, 3), (seconds_left < ends_in, 1), else_=2)
     return [group, seconds_left, Campaign.end_date, Campaign.id]
 
