@@ -2,9 +2,10 @@
 
 The pure part (`bucket_plan`, `burn_series`, `project_run_out`) decides buckets, the cumulative
 series and the projection without a database. The queries aggregate in SQL: one campaign's
-redemptions summed per bucket, or every running campaign's spending of the last day in one
-grouped statement, through the index on (campaign_id, created_at). Rolled-back redemptions are
-left out: their money went back to the budget.
+redemptions summed per bucket (index ix_redemptions_campaign_burn), or every running campaign's
+spending of the last day in one grouped statement (ix_redemptions_recent); both indexes hold the
+status and amount, so the sums never read the table. Rolled-back redemptions are left out: their
+money went back to the budget.
 """
 
 from collections.abc import Mapping, Sequence
