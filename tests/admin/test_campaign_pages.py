@@ -407,3 +407,23 @@ async def test_a_campaign_from_year_1_to_9999_has_a_page_and_a_chart(console: Si
     assert saved.status_code == 303
     stored = (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()
     assert (stored["name"], stored["start_date"]) == ("Forever", "0001-01-01T00:00:00Z")
+
+
+async def test_history_and_targets_are_paged(console: SignIn, api: httpx.AsyncClient) -> None:
+    reader = await console("read")
+    customers = [await create_customer(api) for _ in range(55)]
+    campaign = await create_campaign(api, is_targeted=True, target_customer_ids=[c["id"] for c in customers])
+    for number in range(21):
+        await api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"name": f"Name {number}"})
+    url = f"/admin/campaigns/{campaign['id']}"
+
+    first = await reader.client.get(url)
+    assert "55 target customers" in first.text
+    targets = first.text.split('<section id="targets"')[1].split("</section>")[0]
+    assert targets.count("<li>") == 50 and ">Next</a>" in targets
+    history = first.text.split('<table id="history">')[1]
+    assert "Name 20" in history and ">Older changes</a>" in history and "Created" not in history
+    older = await reader.client.get(url, params={"history_page": "2"})
+    assert "Created" in older.text.split('<table id="history">')[1]
+    rest = await reader.client.get(url, params={"targets_page": "2"})
+    assert rest.text.split('<section id="targets"')[1].split("</section>")[0].count("<li>") == 5

@@ -5,10 +5,10 @@ and validates with the API's schemas (through `forms`), so rules and messages ar
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,6 +206,7 @@ async def campaign_page(
     now: NowDep,
     settings: SettingsDep,
     targets_page: str | None = None,
+    history_page_text: Annotated[str | None, Query(alias="history_page")] = None,
 ) -> Response:
     campaign = await _load(session, campaign_id)
     if campaign is None:
@@ -215,7 +216,10 @@ async def campaign_page(
     target_count = await service.count_targets(session, campaign_id=campaign.id)
     target_ids = await _target_page(session, campaign.id, number) if target_count else []
     series, run_out = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
-    events = await service.history(session, campaign_id=campaign.id, skip=0, limit=HISTORY_SHOWN)
+    history_page = _page_number(history_page_text)
+    events = await service.history(
+        session, campaign_id=campaign.id, skip=(history_page - 1) * HISTORY_SHOWN, limit=HISTORY_SHOWN + 1
+    )
     rows = [
         (burn.label_text(label, series.size, timezone), per_bucket, spent)
         for label, per_bucket, spent in zip(series.labels, series.per_bucket, series.spent, strict=False)
@@ -234,7 +238,9 @@ async def campaign_page(
         "burn_rows": rows,
         "per": burn.bucket_name(series.size),
         "run_out": burn.run_out_text(run_out, now, timezone),
-        "history": [(event, _what_changed(event)) for event in events],
+        "history": [(event, _what_changed(event)) for event in events[:HISTORY_SHOWN]],
+        "history_page": history_page,
+        "history_has_next": len(events) > HISTORY_SHOWN,
     }
     return render(request, "campaigns/detail.html", context)
 
