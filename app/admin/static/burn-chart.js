@@ -78,4 +78,11 @@
   } else {
     draw();
   }
+  // Pause and resume swap the page's <main> in place (htmx): the new canvas needs its chart.
+  document.addEventListener("htmx:afterSettle", function () {
+    var canvas = document.getElementById("burn-chart");
+    if (canvas && !canvas.chart) {
+      draw();
+    }
+  });
 })();
