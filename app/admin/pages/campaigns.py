@@ -71,11 +71,11 @@ async def _load(session: AsyncSession, value: str) -> Campaign | None:
 
 def _what_changed(event: AuditEvent) -> str:
     """An audit event in a line: "Paused", "Created", "name: Old → New; total_budget: 100 → 200"."""
-    if event.action == "status_changed":
-        return "Paused" if '"to": true' in event.changes else "Resumed"
-    if event.action != "updated":
+    if event.action not in ("updated", "status_changed"):
         return event.action.replace("_", " ").capitalize()
     changes = json.loads(event.changes)
+    if event.action == "status_changed":
+        return "Paused" if changes.get("is_paused", {}).get("to") else "Resumed"
     parts = [f"{name}: {_shown(change.get('from'))} → {_shown(change.get('to'))}" for name, change in changes.items()]
     return "; ".join(parts) or "Updated"
 
