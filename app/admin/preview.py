@@ -1,8 +1,6 @@
 """The create form's live preview: the discount its terms would give a sample checkout, priced by
 the checkout's own rule functions (`app.discounts.rules`), so the preview cannot disagree with an apply."""
 
-from dataclasses import dataclass
-from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from pydantic import ValidationError
@@ -12,30 +10,7 @@ from app.campaigns.schemas import CampaignCreate
 from app.core.money import ZERO
 from app.discounts import rules
 from app.discounts.exceptions import DiscountRefused
-
-
-@dataclass(frozen=True)
-class _PreviewTerms:
-    """A campaign not yet created, as the discount rules read one: nothing spent, running."""
-
-    discount_type: str
-    discount_percentage: Decimal | None
-    discount_flat: Decimal | None
-    start_date: datetime
-    end_date: datetime
-    total_budget: Decimal
-    max_usage_per_customer_per_day: int
-    min_cart_value: Decimal
-    max_discount_amount: Decimal | None
-    is_targeted: bool = False
-    is_paused: bool = False
-    timezone: str | None = None
-    deleted_at: datetime | None = None
-    used_budget: Decimal = ZERO
-
-    @property
-    def remaining_budget(self) -> Decimal:
-        return self.total_budget - self.used_budget
+from app.discounts.queries import Terms
 
 
 def _sample(values: dict[str, str], name: str) -> Decimal | None:
@@ -59,16 +34,25 @@ def discount_text(values: dict[str, str], store_timezone: str) -> str:
     except ValidationError as exc:
         field, message = next(iter(forms.field_errors(exc, values).items()))
         return f"Discount: — ({field or 'form'}: {message})"
-    terms = _PreviewTerms(
+    # A campaign not yet created, as a checkout reads one: nothing spent yet, running.
+    terms = Terms(
+        id=0,
+        version=0,
+        name=data.name,
         discount_type=data.discount_type,
         discount_percentage=data.discount_percentage,
         discount_flat=data.discount_flat,
         start_date=data.start_date,
         end_date=data.end_date,
         total_budget=data.total_budget,
+        used_budget=ZERO,
         max_usage_per_customer_per_day=data.max_usage_per_customer_per_day,
         min_cart_value=data.min_cart_value,
         max_discount_amount=data.max_discount_amount,
+        is_targeted=False,
+        is_paused=False,
+        timezone=data.timezone,
+        deleted_at=None,
     )
     try:
         amount = rules.evaluate(

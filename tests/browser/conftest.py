@@ -25,6 +25,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 
 from app.core.migrations import PROJECT_ROOT, upgrade_to_head
+from tests.factories import campaign_payload, iso
 from tests.integration.live_server import LiveServer, run_cli
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
@@ -182,23 +183,19 @@ def sign_in(page: Page, key: str, *, next_path: str | None = None) -> None:
     expect(page.get_by_role("button", name="Sign out")).to_be_visible()
 
 
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
 def create_campaign(api: httpx.Client, **overrides: Any) -> dict[str, Any]:
     """A running cart campaign through the API: 20 % off, a budget of 1,000, started an hour ago."""
     now = datetime.now(UTC)
-    body: dict[str, Any] = {
+    defaults: dict[str, Any] = {
         "name": f"Campaign {secrets.token_hex(3)}",
-        "discount_type": "cart",
-        "discount_percentage": 20,
         "start_date": iso(now - timedelta(hours=1)),
         "end_date": iso(now + timedelta(days=14)),
         "total_budget": 1000,
         "max_usage_per_customer_per_day": 5,
+        "min_cart_value": 0,
+        "max_discount_amount": None,
     }
-    body.update(overrides)
+    body = campaign_payload(**{**defaults, **overrides})
     response = api.post("/campaigns/", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
