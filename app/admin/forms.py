@@ -68,7 +68,13 @@ def _instant(text: str, zone: ZoneInfo) -> datetime | str:
 
 
 def _ids(text: str) -> list[int | str]:
-    return [int(part) if part.isascii() and part.isdigit() else part for part in _IDS_SEPARATOR.split(text) if part]
+    """Customer ids as integers; anything else (letters, thousands of digits) goes on as text, for the
+    schema to refuse with its own message."""
+    return [
+        int(part) if part.isascii() and part.isdigit() and len(part) < 19 else part
+        for part in _IDS_SEPARATOR.split(text)
+        if part
+    ]
 
 
 def _value(form: Form, name: str, zone: ZoneInfo) -> tuple[bool, Any]:

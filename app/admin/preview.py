@@ -1,31 +1,33 @@
 """The create form's live preview: the discount its terms would give a sample checkout, priced by
 the checkout's own rule functions (`app.discounts.rules`), so the preview cannot disagree with an apply."""
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app.admin import forms
 from app.campaigns.schemas import CampaignCreate
-from app.core.money import ZERO
+from app.core.money import ZERO, Money
 from app.discounts import rules
 from app.discounts.exceptions import DiscountRefused
 from app.discounts.queries import Terms
 
+_AMOUNT = TypeAdapter(Money)
+
 
 def _sample(values: dict[str, str], name: str) -> Decimal | None:
+    """A sample amount read as a checkout's cart value is: two decimals at most, within the limits."""
     try:
-        amount = Decimal(values.get(name, "").strip() or "0")
-    except InvalidOperation:
+        return _AMOUNT.validate_python(values.get(name, "").strip() or "0")
+    except ValidationError:
         return None
-    return amount if amount.is_finite() and amount >= 0 else None
 
 
 def discount_text(values: dict[str, str], store_timezone: str) -> str:
     """The discount the form's terms give the sample checkout, by the checkout's own rule functions."""
     cart, delivery = _sample(values, "sample_cart"), _sample(values, "sample_delivery")
     if cart is None or delivery is None:
-        return "Discount: — (the sample values must be amounts, such as 100.00)"
+        return "Discount: — (the sample values must be amounts with at most two decimals, such as 100.00)"
     payload = forms.create_payload(values, store_timezone)
     # Only the terms that price a discount matter here: the rest may still be unfinished.
     payload.update(name="preview", is_targeted=False, target_customer_ids=[])

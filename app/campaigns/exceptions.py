@@ -11,3 +11,8 @@ class CampaignNotFound(NotFound):
 class BudgetBelowSpent(Conflict):
     code = "budget_below_spent"
     detail = "total_budget cannot be set below what the campaign has already spent."
+
+
+class CampaignChanged(Conflict):
+    code = "campaign_changed"
+    detail = "The campaign was changed after the edit was prepared; nothing was saved."

@@ -19,7 +19,7 @@ from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.campaigns import edits
-from app.campaigns.exceptions import BudgetBelowSpent, CampaignNotFound
+from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
@@ -184,12 +184,16 @@ async def update(
     actor: Principal,
     now: datetime,
     max_targets: int,
+    expected_version: int | None = None,
 ) -> Campaign:
     """PUT and PATCH: the named fields change, the others stay (`edits.merge`), and the
-    result must pass every check a create passes."""
+    result must pass every check a create passes. With `expected_version` (the console's edit
+    form), an edit prepared on terms that have changed since is refused instead of undoing them."""
     # Locked first: the check below compares with what has really been spent, and the edit
     # starts from the latest terms.
     await _lock_for_edit(session, campaign)
+    if expected_version is not None and campaign.version != expected_version:
+        raise CampaignChanged()
     target_count = await count_targets(session, campaign_id=campaign.id)
     try:
         edit = edits.merge(edits.stored_fields(campaign), changes, target_count=target_count)

@@ -7,9 +7,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from app.auth.service import ANONYMOUS
+from app.campaigns import service as campaigns_service
+from app.campaigns.exceptions import CampaignChanged
 from app.campaigns.models import Campaign
 from tests.admin.conftest import SignIn
 from tests.conftest import Clock
@@ -427,3 +431,54 @@ async def test_history_and_targets_are_paged(console: SignIn, api: httpx.AsyncCl
     assert "Created" in older.text.split('<table id="history">')[1]
     rest = await reader.client.get(url, params={"targets_page": "2"})
     assert rest.text.split('<section id="targets"')[1].split("</section>")[0].count("<li>") == 5
+
+
+async def test_an_edit_committed_between_the_forms_check_and_the_row_lock_is_not_undone(
+    api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    # The page compares the form's version before it locks the row; the service compares again under
+    # the lock, so an edit that lands in between is refused, not overwritten.
+    campaign = await create_campaign(api, name="Shared", total_budget=1000)
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        loaded = await campaigns_service.get(session, campaign_id=campaign["id"])
+        checked_version = loaded.version
+    await api.patch(f"/api/v1/campaigns/{campaign['id']}", json={"total_budget": 3000})
+
+    async with async_sessionmaker(engine, expire_on_commit=False)() as session, session.begin():
+        stale = await campaigns_service.get(session, campaign_id=campaign["id"])
+        stale.version = checked_version  # as the page saw it before the other edit
+        with pytest.raises(CampaignChanged):
+            await campaigns_service.update(
+                session,
+                campaign=stale,
+                changes={"name": "Mine"},
+                actor=ANONYMOUS,
+                now=datetime.now(UTC),
+                max_targets=100,
+                expected_version=checked_version,
+            )
+        await session.rollback()
+
+    stored = (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()
+    assert (stored["name"], stored["total_budget"]) == ("Shared", 3000)
+
+
+async def test_odd_sample_amounts_and_huge_target_ids_are_messages_not_errors(
+    console: SignIn, engine: AsyncEngine
+) -> None:
+    admin = await console("admin")
+    headers = {"X-CSRF-Token": admin.csrf_token, "HX-Request": "true"}
+    for sample in ("1e30", "12.345", "-5", "abc"):
+        preview = await admin.client.post(
+            "/admin/campaigns/preview", data=new_form(admin.csrf_token, sample_cart=sample), headers=headers
+        )
+        assert preview.status_code == 200, sample
+        assert "the sample values must be amounts" in preview.text
+
+    huge = "9" * 5000
+    answer = await admin.client.post(
+        "/admin/campaigns", data=new_form(admin.csrf_token, is_targeted="on", target_customer_ids=f"1, {huge}")
+    )
+    assert answer.status_code == 422
+    assert field_error(answer.text, "target_customer_ids")
+    assert await campaign_count(engine) == 0

@@ -20,7 +20,7 @@ from app.admin.templating import render, render_error
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.campaigns import service
-from app.campaigns.exceptions import BudgetBelowSpent, CampaignNotFound
+from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, DiscountType
 from app.campaigns.rules import derive_status
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignUpdate
@@ -274,9 +274,7 @@ async def edit_campaign(
     values = await _form(request)
     shown = await _shown_form(session, campaign, settings.store_timezone)
     if values.get("version") != shown["version"]:
-        # Saving would undo what the other edit changed in the fields this form still shows the old way.
-        values["version"] = shown["version"]
-        return _form_page(request, "campaigns/edit.html", values, {"": STALE_FORM}, campaign=campaign)
+        return await _stale(request, session, campaign, values, settings.store_timezone)
     try:
         data = CampaignUpdate.model_validate(forms.edit_payload(values, shown, settings.store_timezone))
         await service.update(
@@ -286,7 +284,11 @@ async def edit_campaign(
             actor=user.principal,
             now=now,
             max_targets=settings.max_target_customers,
+            expected_version=int(shown["version"]),
         )
+    except CampaignChanged:
+        # Another edit committed between this form's check above and the row lock.
+        return await _stale(request, session, campaign, values, settings.store_timezone)
     except ValidationError as exc:
         errors = forms.field_errors(exc, values)
     except ValidationFailed as exc:
@@ -298,6 +300,16 @@ async def edit_campaign(
     else:
         return _done(f"/admin/campaigns/{campaign_id}", "Changes saved.")
     return _form_page(request, "campaigns/edit.html", values, errors, campaign=campaign)
+
+
+async def _stale(
+    request: Request, session: AsyncSession, campaign: Campaign, values: dict[str, str], store_timezone: str
+) -> Response:
+    """Saving would undo what another edit changed in the fields this form still shows the old way:
+    nothing is saved, and the form is shown again against the campaign's current version."""
+    await session.refresh(campaign)
+    values["version"] = (await _shown_form(session, campaign, store_timezone))["version"]
+    return _form_page(request, "campaigns/edit.html", values, {"": STALE_FORM}, campaign=campaign)
 
 
 @router.post("/campaigns/{campaign_id}/pause", dependencies=[CsrfDep])

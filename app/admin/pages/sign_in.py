@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import sessions
 from app.admin.sessions import CsrfDep
@@ -11,7 +12,7 @@ from app.admin.templating import render
 from app.auth import service as auth_service
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import SessionDep
+from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import RateLimited
 from app.core.ratelimit import RateLimiter
 
@@ -21,12 +22,12 @@ NOT_VALID = "This API key is not valid, or has been revoked."
 
 
 @router.get("/sign-in")
-async def sign_in_page(request: Request, session: SessionDep, next: str | None = None) -> Response:
+async def sign_in_page(request: Request, session: ReadSessionDep, next: str | None = None) -> Response:
     return await _sign_in_form(request, session, next_path=sessions.safe_next(next))
 
 
 async def _sign_in_form(
-    request: Request, session: SessionDep, *, next_path: str, error: str = "", status_code: int = 200
+    request: Request, session: AsyncSession, *, next_path: str, error: str = "", status_code: int = 200
 ) -> Response:
     # The form's token is tied to a cookie set on this same response, so render after choosing it.
     holder = Response()
