@@ -20,6 +20,7 @@ from app.campaigns.models import Campaign
 from app.campaigns.schemas import CampaignWrite
 from app.core.clock import valid_timezone
 from app.core.errors import ValidationFailed
+from app.core.schemas import MAX_ID
 
 # Every field of a campaign form, as the API names them, plus the radio choosing the kind of discount.
 FIELDS = (*CampaignWrite.model_fields, "discount_kind")
@@ -217,3 +218,19 @@ def field_errors(exc: ValidationError, form: Form) -> dict[str, str]:
 def service_errors(exc: ValidationFailed, form: Form) -> dict[str, str]:
     """The same for a refusal the service made (unknown target customers, an edit's result)."""
     return _by_field(((error["loc"][1:], error["msg"]) for error in exc.errors), form)
+
+
+def path_id(text: str) -> int | None:
+    """An id in a console URL, read as the API reads one (plain digits, 1 to MAX_ID; no sign, no
+    leading zero), or None: such a URL names nothing, and its page is the 404 page."""
+    if text.isascii() and text.isdigit() and not text.startswith("0") and len(text) <= 10:
+        number = int(text)
+        return number if number <= MAX_ID else None
+    return None
+
+
+def page_number(text: str | None) -> int:
+    """The ?page= of a list; anything but a plain positive number is the first page."""
+    if text and text.isascii() and text.isdigit() and len(text) <= 6:
+        return max(1, int(text))
+    return 1

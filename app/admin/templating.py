@@ -13,9 +13,8 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from app.core.clock import utc_now
 from app.core.config import Settings
-from app.core.money import CENT
+from app.core.money import to_cents
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 
@@ -43,7 +42,7 @@ FLASH_MESSAGES = frozenset(
 def money(value: Decimal | int | float | None) -> str:
     if value is None:
         return "—"
-    return f"{Decimal(value).quantize(CENT):,.2f}"
+    return f"{to_cents(Decimal(value)):,.2f}"
 
 
 def percent(value: Decimal | None) -> str:
@@ -86,7 +85,6 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     page: dict[str, Any] = {
         "user": user,
         "csrf_token": user.csrf_token if user is not None else "",
-        "now": utc_now(),
         "store_timezone": store_timezone,
         "nav": "",
         "flash": done if (done := request.query_params.get("done")) in FLASH_MESSAGES else None,

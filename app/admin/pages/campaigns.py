@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
+from markupsafe import escape
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +29,6 @@ from app.core.clock import NowDep
 from app.core.config import SettingsDep
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import ValidationFailed
-from app.core.schemas import MAX_ID
 from app.discounts import burn
 
 router = APIRouter()
@@ -48,19 +48,8 @@ def status_label(campaign: Campaign, now: datetime) -> str:
     return "running" if status == CampaignStatus.ACTIVE else status.value
 
 
-def _page_number(value: str | None) -> int:
-    return int(value) if value and value.isascii() and value.isdigit() and 0 < len(value) < 7 and int(value) else 1
-
-
-def _campaign_id(value: str) -> int | None:
-    """A campaign id from the path: plain digits within the ids' range, else None (a 404 page)."""
-    if value.isascii() and value.isdigit() and len(value) < 11 and 0 < int(value) <= MAX_ID:
-        return int(value)
-    return None
-
-
 async def _load(session: AsyncSession, value: str) -> Campaign | None:
-    campaign_id = _campaign_id(value)
+    campaign_id = forms.path_id(value)
     if campaign_id is None:
         return None
     try:
@@ -116,7 +105,7 @@ async def campaign_list(
     sort: str = "newest",
     page: str | None = None,
 ) -> Response:
-    number = _page_number(page)
+    number = forms.page_number(page)
     status = status if status in service.SEARCH_STATUSES else ""
     kind = DiscountType(discount_type) if discount_type in DiscountType.__members__.values() else None
     sort = sort if sort in service.SEARCH_ORDERS else "newest"
@@ -133,7 +122,6 @@ async def campaign_list(
     query = urlencode({"q": q, "status": status, "discount_type": kind or "", "sort": sort})
     context = {
         "nav": "campaigns",
-        "now": now,
         "campaigns": [(campaign, status_label(campaign, now)) for campaign in campaigns],
         "total": total,
         "page": number,
@@ -186,7 +174,7 @@ async def create_campaign(
 async def preview(request: Request, user: ConsoleUserDep, settings: SettingsDep) -> Response:
     """The text of the create form's <output id="preview">, for htmx to swap in."""
     text = discount_text(await _form(request), settings.store_timezone)
-    return HTMLResponse(text.replace("&", "&amp;").replace("<", "&lt;"), headers={"Cache-Control": "no-store"})
+    return HTMLResponse(escape(text), headers={"Cache-Control": "no-store"})
 
 
 # --- one campaign -------------------------------------------------------------------------------
@@ -212,11 +200,11 @@ async def campaign_page(
     if campaign is None:
         return _not_found(request)
     timezone = campaign.timezone or settings.store_timezone
-    number = _page_number(targets_page)
+    number = forms.page_number(targets_page)
     target_count = await service.count_targets(session, campaign_id=campaign.id)
     target_ids = await _target_page(session, campaign.id, number) if target_count else []
     series, run_out = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
-    history_page = _page_number(history_page_text)
+    history_page = forms.page_number(history_page_text)
     events = await service.history(
         session, campaign_id=campaign.id, skip=(history_page - 1) * HISTORY_SHOWN, limit=HISTORY_SHOWN + 1
     )
@@ -226,7 +214,6 @@ async def campaign_page(
     ]
     context = {
         "nav": "campaigns",
-        "now": now,
         "campaign": campaign,
         "status": status_label(campaign, now),
         "timezone": timezone,
@@ -353,7 +340,7 @@ async def delete_campaign_page(
 async def delete_campaign(
     request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep
 ) -> Response:
-    id_ = _campaign_id(campaign_id)
+    id_ = forms.path_id(campaign_id)
     if id_ is None:
         return _not_found(request)
     try:

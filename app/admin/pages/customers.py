@@ -12,12 +12,12 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.admin import forms
 from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, CsrfDep, EditorDep
 from app.admin.templating import render, render_error
 from app.auth.models import Scope
 from app.core.clock import NowDep
 from app.core.db import ReadSessionDep, SessionDep
-from app.core.schemas import MAX_ID
 from app.customers import service as customers_service
 from app.customers.exceptions import CustomerNotFound
 from app.customers.models import Customer
@@ -57,20 +57,10 @@ class _NotFound(Exception):
 
 
 def _id(value: str) -> int:
-    """A path id as the API takes it (plain digits, 1 to MAX_ID); anything else names nothing."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 10 or value.startswith("0"):
-        raise _NotFound()
-    number = int(value)
-    if number > MAX_ID:
+    number = forms.path_id(value)
+    if number is None:
         raise _NotFound()
     return number
-
-
-def _page(value: str | None) -> int:
-    """The ?page= number; anything that is not a plain positive number is the first page."""
-    if value and value.isascii() and value.isdigit() and len(value) <= 6:
-        return max(1, int(value))
-    return 1
 
 
 def _not_found(request: Request, what: str) -> Response:
@@ -82,7 +72,7 @@ async def customer_list(
     request: Request, user: ConsoleUserDep, session: ReadSessionDep, q: str = "", page: str | None = None
 ) -> Response:
     query = q.strip()[:200]
-    number = _page(page)
+    number = forms.page_number(page)
     found = await customers_service.search(
         session, query=query, skip=(number - 1) * CUSTOMERS_PER_PAGE, limit=CUSTOMERS_PER_PAGE
     )
@@ -116,7 +106,7 @@ async def customer_page(
         customer = await _customer(session, customer_id)
     except _NotFound:
         return _not_found(request, "customer")
-    number = _page(page)
+    number = forms.page_number(page)
     redemptions, total = await discounts_service.customer_redemptions(
         session, customer_id=customer.id, skip=(number - 1) * REDEMPTIONS_PER_PAGE, limit=REDEMPTIONS_PER_PAGE
     )

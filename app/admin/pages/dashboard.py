@@ -38,7 +38,6 @@ async def dashboard(
     ]
     context = {
         "nav": "dashboard",
-        "now": now,
         "today_redemptions": count,
         "today_discount": money,
         "running": running,
