@@ -45,11 +45,12 @@ test-sqlite: install
 
 # The admin console in Debian's Chromium (`apt-get install chromium`), driven by Playwright: tests/browser/.
 # They also run in `make test`. `make screenshots` refreshes docs/screenshots/ (shown in the README).
+# They serve the console from SQLite, so these two need neither PostgreSQL nor Redis.
 test-browser: install
-	$(BIN)/pytest tests/browser -v -m browser
+	TEST_DATABASES=sqlite $(BIN)/pytest tests/browser -v -m browser
 
 screenshots: install
-	UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -v -m browser
+	TEST_DATABASES=sqlite UPDATE_SCREENSHOTS=1 $(BIN)/pytest tests/browser -v -m browser
 
 # The benchmark of issue 10 (bench/README.md): wrk and pgbench (Debian packages) against PostgreSQL at
 # BENCH_DATABASE_URL (default the local server), about 10 minutes. A quick run while tuning:

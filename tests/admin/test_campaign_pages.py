@@ -70,7 +70,8 @@ async def test_a_campaign_created_through_the_form_is_shown_on_its_page(console:
     assert 'name="discount_percentage"' in form.text and 'value="10"' in form.text  # the defaults
     assert '<output id="preview" aria-live="polite"' in form.text
 
-    created = await admin.client.post("/admin/campaigns", data=new_form(admin.csrf_token))
+    filled = new_form(admin.csrf_token)
+    created = await admin.client.post("/admin/campaigns", data=filled)
 
     assert created.status_code == 303
     page = await admin.client.get(created.headers["location"])
@@ -78,7 +79,9 @@ async def test_a_campaign_created_through_the_form_is_shown_on_its_page(console:
     assert '<div role="status" class="flash">Campaign created.</div>' in page.text
     assert '<span class="status status-running">running</span>' in page.text
     assert "15 %" in page.text and "1,000.00" in page.text
-    assert "Europe/Berlin" in page.text and "CET" in page.text  # dates in the campaign's zone
+    # Dates in the campaign's zone, with the zone's name as it was on that date (CET or CEST).
+    start = datetime.strptime(filled["start_date"], "%Y-%m-%dT%H:%M").replace(tzinfo=ZoneInfo("Europe/Berlin"))
+    assert "Europe/Berlin" in page.text and start.strftime("%Y-%m-%d %H:%M %Z") in page.text
     assert "Created" in page.text  # the history
     assert await campaign_count(engine) == 1
 
@@ -300,7 +303,7 @@ async def test_the_burn_chart_and_budget_bar_move_after_an_apply_and_back_after_
     assert spent == ["0.00", "0.00", "150.00"]  # hourly: the two hours before, and this one
     assert data["projection"][len(spent) - 1] == "150.00" and data["projection"][-1] is not None
     assert 'aria-valuenow="150.00"' in after.text
-    assert "Runs out in about" in after.text or "Lasts to its end" in after.text
+    assert "Runs out in about" in after.text  # 150 spent in its first 2 hours, 850 left, 22 hours to go
     assert '<table id="burn-table">' in after.text and "Budget spent per hour" in after.text
 
     rolled_back = await api.post(
@@ -349,14 +352,6 @@ async def test_a_read_only_key_sees_no_edit_buttons_and_its_posts_are_refused(
         refused = await reader.client.post(path, data={"csrf_token": reader.csrf_token, "name": "x"})
         assert refused.status_code == 403, path
     assert (await reader.client.get(f"{url}/edit")).status_code == 403
-    assert (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()["status"] == "active"
-
-
-async def test_a_post_without_its_csrf_token_changes_nothing(console: SignIn, api: httpx.AsyncClient) -> None:
-    admin = await console("admin")
-    campaign = await create_campaign(api)
-    refused = await admin.client.post(f"/admin/campaigns/{campaign['id']}/pause", data={})
-    assert refused.status_code == 403
     assert (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()["status"] == "active"
 
 

@@ -12,7 +12,7 @@ def test_roll_back_a_redemption_from_the_customer_page(page: Page, console: Cons
     with console.api() as api:
         campaign = create_campaign(api, name="Rollback test", total_budget=1000)
         customer = create_customer(api, "Grace Hopper")
-        kept = apply_discount(api, campaign["id"], customer["id"], cart_value=100)  # 20 off
+        apply_discount(api, campaign["id"], customer["id"], cart_value=100)  # 20 off
         cancelled = apply_discount(api, campaign["id"], customer["id"], cart_value=300)  # 60 off
 
     sign_in(page, console.admin_key)
@@ -42,7 +42,6 @@ def test_roll_back_a_redemption_from_the_customer_page(page: Page, console: Cons
     with console.api() as api:
         stored = api.get(f"/campaigns/{campaign['id']}").json()
     assert Decimal(str(stored["used_budget"])) == 20, "the rolled-back discount went back to the budget"
-    assert kept["id"] != cancelled["id"]
 
 
 def test_an_unknown_customer_is_a_not_found_page(page: Page, console: Console) -> None:
