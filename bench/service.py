@@ -45,9 +45,15 @@ def missing_tools() -> list[str]:
 
 
 def tool_versions() -> dict[str, str]:
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()
-    pgbench = subprocess.run(["pgbench", "--version"], capture_output=True, text=True).stdout.strip()
-    return {"wrk": wrk[0].split(" Copyright")[0].strip() if wrk else "?", "pgbench": pgbench}
+    """wrk's and pgbench's versions, or "?" for one that is not installed (the console scenario needs neither)."""
+
+    def first_line(*command: str) -> str:
+        if shutil.which(command[0]) is None:
+            return "?"
+        lines = subprocess.run(command, capture_output=True, text=True).stdout.splitlines()
+        return lines[0].split(" Copyright")[0].strip() if lines else "?"
+
+    return {"wrk": first_line("wrk", "-v"), "pgbench": first_line("pgbench", "--version")}
 
 
 @dataclass(frozen=True)

@@ -175,7 +175,11 @@ class LiveServer:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        self.wait_until_healthy()
+        try:
+            self.wait_until_healthy()
+        except BaseException:
+            self.stop()  # a server that never became healthy is not left running
+            raise
 
     def wait_until_healthy(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT_SECONDS
