@@ -35,9 +35,10 @@ CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 COOKIE_PATH = "/admin"
 
-# The scopes that may open the console; a checkout key reads customers' carts only through the API.
-CONSOLE_SCOPES = (Scope.ADMIN, Scope.CAMPAIGNS_WRITE, Scope.READ)
-EDIT_SCOPES = (Scope.ADMIN, Scope.CAMPAIGNS_WRITE)
+# Who may open the console, and who may change campaigns in it (admin always may: Principal.allows).
+# A checkout or metrics key works only through the API.
+CONSOLE_SCOPES = (Scope.CAMPAIGNS_WRITE, Scope.READ)
+EDIT_SCOPES = (Scope.CAMPAIGNS_WRITE,)
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class ConsoleUser:
 
     @property
     def can_edit(self) -> bool:
-        return any(scope in self.scopes for scope in EDIT_SCOPES)
+        return self.principal.allows(*EDIT_SCOPES)
 
     @property
     def principal(self) -> Principal:
@@ -57,8 +58,8 @@ class ConsoleUser:
         return Principal(name=self.key_name, key_prefix=self.key_prefix, scopes=self.scopes)
 
 
-def may_sign_in(scopes: frozenset[str]) -> bool:
-    return any(scope in scopes for scope in CONSOLE_SCOPES)
+def may_sign_in(principal: Principal) -> bool:
+    return principal.allows(*CONSOLE_SCOPES)
 
 
 class SignInRequired(Exception):
@@ -205,12 +206,13 @@ async def _current_user(request: Request, settings: Settings, now: datetime) -> 
         ).first()
     if row is None:
         return None
-    scopes = frozenset(row.scopes.split())
-    if not may_sign_in(scopes):
-        return None
-    return ConsoleUser(
-        key_name=row.name, key_prefix=row.prefix, scopes=scopes, csrf_token=csrf_token_for(_secret(settings), token)
+    user = ConsoleUser(
+        key_name=row.name,
+        key_prefix=row.prefix,
+        scopes=frozenset(row.scopes.split()),
+        csrf_token=csrf_token_for(_secret(settings), token),
     )
+    return user if may_sign_in(user.principal) else None
 
 
 async def console_user(request: Request, settings: SettingsDep, now: NowDep) -> ConsoleUser:

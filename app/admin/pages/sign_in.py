@@ -84,7 +84,7 @@ async def sign_in(
     if principal is None or principal.key_prefix is None:
         await limiter.count_failed_authentication(request)
         return await _sign_in_form(request, session, next_path=next_path, error=NOT_VALID, status_code=401)
-    if not sessions.may_sign_in(principal.scopes):
+    if not sessions.may_sign_in(principal):
         return await _sign_in_form(
             request,
             session,
