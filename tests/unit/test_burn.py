@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from app.admin.burn_display import chart_data, run_out_text
 from app.discounts.burn import (
     DAY,
     HOUR,
@@ -10,10 +11,8 @@ from app.discounts.burn import (
     bucket_of,
     bucket_plan,
     burn_series,
-    chart_data,
     pace_per_second,
     project_run_out,
-    run_out_text,
 )
 
 T0 = datetime(2026, 12, 4, 8, 30, tzinfo=UTC)

@@ -14,7 +14,7 @@ from markupsafe import escape
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import forms
+from app.admin import burn_display, forms
 from app.admin.preview import discount_text
 from app.admin.sessions import ConsoleUserDep, CsrfDep, EditorDep
 from app.admin.templating import render, render_error
@@ -209,7 +209,7 @@ async def campaign_page(
         session, campaign_id=campaign.id, skip=(history_page - 1) * HISTORY_SHOWN, limit=HISTORY_SHOWN + 1
     )
     rows = [
-        (burn.label_text(label, series.size, timezone), per_bucket, spent)
+        (burn_display.label_text(label, series.size, timezone), per_bucket, spent)
         for label, per_bucket, spent in zip(series.labels, series.per_bucket, series.spent, strict=False)
     ]
     context = {
@@ -221,10 +221,10 @@ async def campaign_page(
         "target_ids": target_ids,
         "targets_page": number,
         "targets_has_next": number * TARGETS_PAGE_SIZE < target_count,
-        "burn": burn.chart_data(series, timezone),
+        "burn": burn_display.chart_data(series, timezone),
         "burn_rows": rows,
-        "per": burn.bucket_name(series.size),
-        "run_out": burn.run_out_text(run_out, now, timezone),
+        "per": burn_display.bucket_name(series.size),
+        "run_out": burn_display.run_out_text(run_out, now, timezone),
         "history": [(event, _what_changed(event)) for event in events[:HISTORY_SHOWN]],
         "history_page": history_page,
         "history_has_next": len(events) > HISTORY_SHOWN,

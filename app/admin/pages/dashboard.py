@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Request, Response
 
+from app.admin import burn_display
 from app.admin.sessions import ConsoleUserDep
 from app.admin.templating import render
 from app.core.clock import NowDep, local_day
@@ -33,7 +34,7 @@ async def dashboard(
     count, money = await burn.spent_between(session, start=start, end=now + timedelta(microseconds=1))
     running, live = await burn.live_campaigns(session, now=now, limit=LIVE_SHOWN)
     rows = [
-        (campaign, burn.run_out_text(campaign.run_out, now, campaign.timezone or settings.store_timezone))
+        (campaign, burn_display.run_out_text(campaign.run_out, now, campaign.timezone or settings.store_timezone))
         for campaign in live
     ]
     context = {
