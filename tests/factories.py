@@ -5,6 +5,10 @@ from itertools import count
 from typing import Any
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from app.auth import service as auth_service
+from app.auth.models import Scope
 
 _emails = count(1)
 
@@ -61,3 +65,13 @@ async def apply(
     """Apply `campaign_id` for a cart of 500 unless overridden."""
     payload = {"campaign_id": campaign_id, "customer_id": customer_id, "cart_value": 500, **overrides}
     return await client.post("/api/v1/discounts/apply", json=payload, headers=headers)
+
+
+async def create_api_key(engine: AsyncEngine, secret: str, *scopes: Scope | str, name: str = "test") -> tuple[str, str]:
+    """A new API key (as `python -m app keys create` makes one): the key and its visible prefix."""
+    async with async_sessionmaker(engine)() as session, session.begin():
+        api_key, key = await auth_service.create(
+            session, name=name, scopes=[Scope(scope) for scope in scopes], secret=secret
+        )
+        prefix = api_key.prefix
+    return key, prefix

@@ -7,11 +7,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.admin.sessions import COOKIE_PATH, SESSION_COOKIE, csrf_token_for
-from app.auth import service as auth_service
-from app.auth.models import Scope
+from tests.factories import create_api_key
 
 _HIDDEN_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -28,11 +27,7 @@ SignIn = Callable[..., Awaitable[SignedIn]]
 
 
 async def create_key(app: FastAPI, engine: AsyncEngine, *scopes: str, name: str = "console test") -> tuple[str, str]:
-    secret = app.state.settings.api_key_secret.get_secret_value()
-    async with async_sessionmaker(engine)() as session, session.begin():
-        api_key, key = await auth_service.create(session, name=name, scopes=[Scope(s) for s in scopes], secret=secret)
-        prefix = api_key.prefix
-    return key, prefix
+    return await create_api_key(engine, app.state.settings.api_key_secret.get_secret_value(), *scopes, name=name)
 
 
 def form_token(html: str) -> str:

@@ -14,7 +14,7 @@ from app.auth.models import ApiKey, Scope
 from app.core.clock import utc_now
 from app.main import create_app
 from tests.conftest import Database, make_settings
-from tests.factories import campaign_payload
+from tests.factories import campaign_payload, create_api_key
 
 MakeKey = Callable[..., Awaitable[str]]
 
@@ -33,8 +33,7 @@ def make_key(database: Database, engine: AsyncEngine) -> MakeKey:
     secret = make_settings(database).api_key_secret.get_secret_value()
 
     async def make(*scopes: Scope, name: str = "test") -> str:
-        async with async_sessionmaker(engine)() as session, session.begin():
-            _, key = await auth_service.create(session, name=name, scopes=scopes, secret=secret)
+        key, _ = await create_api_key(engine, secret, *scopes, name=name)
         return key
 
     return make

@@ -7,12 +7,12 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.auth import service as auth_service
 from app.auth.models import Scope
 from app.main import create_app
 from tests.conftest import Database, make_settings
+from tests.factories import create_api_key
 
 AUTH_FAILURES = 3
 
@@ -34,9 +34,7 @@ def client_from(app: FastAPI, ip: str) -> httpx.AsyncClient:
 
 
 async def make_key(engine: AsyncEngine, database: Database, *scopes: Scope) -> str:
-    secret = make_settings(database).api_key_secret.get_secret_value()
-    async with async_sessionmaker(engine)() as session, session.begin():
-        _, key = await auth_service.create(session, name="test", scopes=scopes, secret=secret)
+    key, _ = await create_api_key(engine, make_settings(database).api_key_secret.get_secret_value(), *scopes)
     return key
 
 
