@@ -8,7 +8,7 @@ from fastapi.staticfiles import StaticFiles
 
 from app.admin.pages import campaigns, customers, dashboard, sign_in
 from app.admin.sessions import ConsoleRefusal, SignInRequired, forget_session, sign_in_url
-from app.admin.templating import render_error
+from app.admin.templating import PageNotFound, render_error
 
 STATIC = Path(__file__).parent / "static"
 
@@ -19,6 +19,7 @@ def install_console(app: FastAPI) -> None:
         app.include_router(page.router, prefix="/admin", include_in_schema=False)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(ConsoleRefusal, _refused)
+    app.add_exception_handler(PageNotFound, _not_found)
 
 
 async def _to_sign_in(request: Request, _exc: Exception) -> Response:
@@ -37,3 +38,8 @@ async def _to_sign_in(request: Request, _exc: Exception) -> Response:
 async def _refused(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ConsoleRefusal)
     return render_error(request, 403, exc.title, exc.detail)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageNotFound)
+    return render_error(request, 404, "Not found", f"No {exc.what} has this id.")

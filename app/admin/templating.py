@@ -96,5 +96,13 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, s
     return response
 
 
+class PageNotFound(Exception):
+    """What a console URL names does not exist: answered with the 404 page (see router.py)."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__(what)
+        self.what = what
+
+
 def render_error(request: Request, status_code: int, title: str, detail: str) -> HTMLResponse:
     return render(request, "error.html", {"title": title, "detail": detail}, status_code=status_code)

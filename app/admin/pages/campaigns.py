@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import burn_display, forms
 from app.admin.preview import discount_text
 from app.admin.sessions import ConsoleUserDep, CsrfDep, EditorDep
-from app.admin.templating import render, render_error
+from app.admin.templating import PageNotFound, render
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
 from app.campaigns import service
@@ -48,14 +48,18 @@ def status_label(campaign: Campaign, now: datetime) -> str:
     return "running" if status == CampaignStatus.ACTIVE else status.value
 
 
-async def _load(session: AsyncSession, value: str) -> Campaign | None:
+def _campaign_id(value: str) -> int:
     campaign_id = forms.path_id(value)
     if campaign_id is None:
-        return None
+        raise PageNotFound("campaign")
+    return campaign_id
+
+
+async def _load(session: AsyncSession, value: str) -> Campaign:
     try:
-        return await service.get(session, campaign_id=campaign_id)
+        return await service.get(session, campaign_id=_campaign_id(value))
     except CampaignNotFound:
-        return None
+        raise PageNotFound("campaign") from None
 
 
 def _what_changed(event: AuditEvent) -> str:
@@ -82,10 +86,6 @@ def _shown(value: Any) -> str:
 
 def _done(path: str, message: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'done': message})}", status_code=303)
-
-
-def _not_found(request: Request) -> HTMLResponse:
-    return render_error(request, 404, "Not found", CampaignNotFound.detail)
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -197,8 +197,6 @@ async def campaign_page(
     history_page_text: Annotated[str | None, Query(alias="history_page")] = None,
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    if campaign is None:
-        return _not_found(request)
     timezone = campaign.timezone or settings.store_timezone
     number = forms.page_number(targets_page)
     target_count = await service.count_targets(session, campaign_id=campaign.id)
@@ -245,8 +243,6 @@ async def edit_campaign_page(
     request: Request, campaign_id: str, user: EditorDep, session: ReadSessionDep, settings: SettingsDep
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    if campaign is None:
-        return _not_found(request)
     values = await _shown_form(session, campaign, settings.store_timezone)
     return _form_page(request, "campaigns/edit.html", values, {}, campaign=campaign)
 
@@ -256,8 +252,6 @@ async def edit_campaign(
     request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep, settings: SettingsDep
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    if campaign is None:
-        return _not_found(request)
     values = await _form(request)
     shown = await _shown_form(session, campaign, settings.store_timezone)
     if values.get("version") != shown["version"]:
@@ -283,7 +277,7 @@ async def edit_campaign(
     except BudgetBelowSpent as exc:
         errors = {"total_budget": exc.detail}
     except CampaignNotFound:
-        return _not_found(request)
+        raise PageNotFound("campaign") from None
     else:
         return _done(f"/admin/campaigns/{campaign_id}", "Changes saved.")
     return _form_page(request, "campaigns/edit.html", values, errors, campaign=campaign)
@@ -317,12 +311,10 @@ async def _set_paused(
     request: Request, campaign_id: str, paused: bool, actor: Principal, session: AsyncSession, now: datetime
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    if campaign is None:
-        return _not_found(request)
     try:
         await service.set_paused(session, campaign=campaign, paused=paused, actor=actor, now=now)
     except CampaignNotFound:
-        return _not_found(request)
+        raise PageNotFound("campaign") from None
     return _done(f"/admin/campaigns/{campaign_id}", "Campaign paused." if paused else "Campaign resumed.")
 
 
@@ -331,8 +323,6 @@ async def delete_campaign_page(
     request: Request, campaign_id: str, user: EditorDep, session: ReadSessionDep
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    if campaign is None:
-        return _not_found(request)
     return render(request, "campaigns/delete.html", {"nav": "campaigns", "campaign": campaign})
 
 
@@ -340,11 +330,8 @@ async def delete_campaign_page(
 async def delete_campaign(
     request: Request, campaign_id: str, user: EditorDep, session: SessionDep, now: NowDep
 ) -> Response:
-    id_ = forms.path_id(campaign_id)
-    if id_ is None:
-        return _not_found(request)
     try:
-        await service.delete(session, campaign_id=id_, actor=user.principal, now=now)
+        await service.delete(session, campaign_id=_campaign_id(campaign_id), actor=user.principal, now=now)
     except CampaignNotFound:
-        return _not_found(request)
+        raise PageNotFound("campaign") from None
     return _done("/admin/campaigns", "Campaign deleted.")

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin import forms
 from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, CsrfDep, EditorDep
-from app.admin.templating import render, render_error
+from app.admin.templating import PageNotFound, render
 from app.auth.models import Scope
 from app.core.clock import NowDep
 from app.core.db import ReadSessionDep, SessionDep
@@ -52,19 +52,11 @@ async def rollback_allowed(user: EditorDep) -> ConsoleUser:
 RollbackUserDep = Annotated[ConsoleUser, Depends(rollback_allowed)]
 
 
-class _NotFound(Exception):
-    """A page for something that does not exist: answered as the 404 page."""
-
-
-def _id(value: str) -> int:
+def _id(value: str, what: str) -> int:
     number = forms.path_id(value)
     if number is None:
-        raise _NotFound()
+        raise PageNotFound(what)
     return number
-
-
-def _not_found(request: Request, what: str) -> Response:
-    return render_error(request, 404, "Not found", f"No {what} has this id.")
 
 
 @router.get("/customers")
@@ -91,21 +83,18 @@ async def customer_list(
     )
 
 
-async def _customer(session: AsyncSession, customer_id: str) -> Customer:
+async def _customer(session: AsyncSession, customer_id: str, *, what: str = "customer") -> Customer:
     try:
-        return await customers_service.get(session, customer_id=_id(customer_id))
+        return await customers_service.get(session, customer_id=_id(customer_id, what))
     except CustomerNotFound:
-        raise _NotFound() from None
+        raise PageNotFound(what) from None
 
 
 @router.get("/customers/{customer_id}")
 async def customer_page(
     request: Request, user: ConsoleUserDep, session: ReadSessionDep, customer_id: str, page: str | None = None
 ) -> Response:
-    try:
-        customer = await _customer(session, customer_id)
-    except _NotFound:
-        return _not_found(request, "customer")
+    customer = await _customer(session, customer_id)
     number = forms.page_number(page)
     redemptions, total = await discounts_service.customer_redemptions(
         session, customer_id=customer.id, skip=(number - 1) * REDEMPTIONS_PER_PAGE, limit=REDEMPTIONS_PER_PAGE
@@ -125,16 +114,20 @@ async def customer_page(
     )
 
 
+# What a rollback URL names, for its not-found page: the customer's own redemption.
+_ROLLBACK = "redemption of this customer"
+
+
 async def _redemption(
     session: AsyncSession, customer: Customer, redemption_id: str
 ) -> discounts_service.RedemptionListed:
     """The customer's redemption: one of another customer's is not found here either."""
     try:
-        redemption = await discounts_service.listed_redemption(session, redemption_id=_id(redemption_id))
+        redemption = await discounts_service.listed_redemption(session, redemption_id=_id(redemption_id, _ROLLBACK))
     except RedemptionNotFound:
-        raise _NotFound() from None
+        raise PageNotFound(_ROLLBACK) from None
     if redemption.customer_id != customer.id:
-        raise _NotFound()
+        raise PageNotFound(_ROLLBACK)
     return redemption
 
 
@@ -142,11 +135,8 @@ async def _redemption(
 async def rollback_page(
     request: Request, user: RollbackUserDep, session: ReadSessionDep, customer_id: str, redemption_id: str
 ) -> Response:
-    try:
-        customer = await _customer(session, customer_id)
-        redemption = await _redemption(session, customer, redemption_id)
-    except _NotFound:
-        return _not_found(request, "redemption of this customer")
+    customer = await _customer(session, customer_id, what=_ROLLBACK)
+    redemption = await _redemption(session, customer, redemption_id)
     return _confirmation(request, customer, redemption)
 
 
@@ -196,11 +186,8 @@ async def rollback(
     redemption_id: str,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    try:
-        customer = await _customer(session, customer_id)
-        redemption = await _redemption(session, customer, redemption_id)
-    except _NotFound:
-        return _not_found(request, "redemption of this customer")
+    customer = await _customer(session, customer_id, what=_ROLLBACK)
+    redemption = await _redemption(session, customer, redemption_id)
     try:
         data = _reason(reason)
     except ValueError as problem:
@@ -212,5 +199,5 @@ async def rollback(
         # Someone (another tab, a checkout's own rollback) was first: show what is true now.
         return _confirmation(request, customer, redemption, reason=reason, form_error=exc.detail, status_code=409)
     except RedemptionNotFound:
-        return _not_found(request, "redemption of this customer")
+        raise PageNotFound(_ROLLBACK) from None
     return RedirectResponse(f"/admin/customers/{customer.id}?{urlencode({'done': ROLLED_BACK})}", status_code=303)
