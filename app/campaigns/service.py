@@ -23,7 +23,7 @@ from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, Campaign
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
-from app.core.db import insert_for
+from app.core.db import LIKE_ESCAPE, contains_pattern, insert_for, total_of
 from app.core.errors import ValidationFailed
 from app.customers import service as customers_service
 
@@ -303,17 +303,19 @@ async def search(
     limit: int,
 ) -> tuple[int, Sequence[Campaign]]:
     """How many campaigns match, and one page of them: the name contains `q` (any case), the
-    status is one of SEARCH_STATUSES, sorted by one of SEARCH_ORDERS. Two statements, paged in SQL."""
+    status is one of SEARCH_STATUSES, sorted by one of SEARCH_ORDERS. Paged in SQL; counted unless the
+    page is the last."""
     conditions: list[ColumnElement[bool]] = [Campaign.deleted_at.is_(None)]
     if q.strip():
-        pattern = "%" + q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        conditions.append(func.lower(Campaign.name).like(pattern, escape="\\"))
+        conditions.append(func.lower(Campaign.name).like(contains_pattern(q.strip().lower()), escape=LIKE_ESCAPE))
     if status:
         conditions.append(_search_condition(status, now))
     if discount_type is not None:
         conditions.append(Campaign.discount_type == discount_type)
-    total = await session.scalar(select(func.count()).select_from(Campaign).where(*conditions)) or 0
-    page = await session.scalars(
-        select(Campaign).where(*conditions).order_by(*SEARCH_ORDERS[sort]).offset(skip).limit(limit)
-    )
-    return total, page.all()
+    page = (
+        await session.scalars(
+            select(Campaign).where(*conditions).order_by(*SEARCH_ORDERS[sort]).offset(skip).limit(limit)
+        )
+    ).all()
+    count = select(func.count()).select_from(Campaign).where(*conditions)
+    return await total_of(session, count, skip=skip, limit=limit, shown=len(page)), page

@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, Integer, MetaData, Numeric, event
+from sqlalchemy import DateTime, Integer, MetaData, Numeric, Select, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, ExceptionContext
 from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -252,3 +252,21 @@ async def _commit(session: AsyncSession) -> None:
 
 SessionDep = Annotated[AsyncSession, Depends(_write_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session, scope="function")]
+
+
+# --- Lists a person pages through (the console's searches) ------------------------------------------
+
+LIKE_ESCAPE = "\\"
+
+
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern for "contains `text`", its wildcards taken literally (use with escape=LIKE_ESCAPE)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def total_of(session: AsyncSession, count: Select[Any], *, skip: int, limit: int, shown: int) -> int:
+    """How many rows a paged list has in all. On its last page the page itself says (no count query)."""
+    if shown < limit and (shown or skip == 0):
+        return skip + shown
+    return await session.scalar(count) or 0

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
+from app.core.db import LIKE_ESCAPE, contains_pattern, total_of
 from app.core.schemas import MAX_ID
 from app.customers.exceptions import CustomerExists, CustomerNotFound
 from app.customers.models import Customer
@@ -83,10 +84,6 @@ class CustomerSearch:
     total: int
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 def search_condition(query: str) -> ColumnElement[bool] | None:
     """What `query` matches: a number is a customer id (exactly), anything else a part of the name or
     the email, ignoring case. None when the query is blank (every customer)."""
@@ -98,8 +95,8 @@ def search_condition(query: str) -> ColumnElement[bool] | None:
         # Ids are 32-bit in the database: a longer number is no customer's (and must not reach the driver).
         return Customer.id == int(digits) if len(digits) <= 10 and int(digits) <= MAX_ID else false()
     # Served on PostgreSQL by the trigram index ix_customers_search (any part of the text, not only a prefix).
-    pattern = f"%{_escape_like(text.lower())}%"
-    return or_(Customer.name.ilike(pattern, escape="\\"), Customer.email.like(pattern, escape="\\"))
+    pattern = contains_pattern(text.lower())
+    return or_(Customer.name.ilike(pattern, escape=LIKE_ESCAPE), Customer.email.like(pattern, escape=LIKE_ESCAPE))
 
 
 async def search(session: AsyncSession, *, query: str, skip: int, limit: int) -> CustomerSearch:
@@ -112,8 +109,5 @@ async def search(session: AsyncSession, *, query: str, skip: int, limit: int) ->
         count = count.where(condition)
     result = await session.execute(rows.order_by(Customer.id.desc()).offset(skip).limit(limit))
     customers = [CustomerListed(row.id, row.name, row.email, row.created_at) for row in result]
-    if len(customers) < limit and (customers or skip == 0):
-        total = skip + len(customers)  # this is the last page: nothing to count
-    else:
-        total = await session.scalar(count) or 0
+    total = await total_of(session, count, skip=skip, limit=limit, shown=len(customers))
     return CustomerSearch(customers=customers, total=total)

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns.exceptions import CampaignNotFound
 from app.campaigns.models import Campaign
 from app.core.clock import local_day
+from app.core.db import total_of
 from app.customers import service as customers_service
 from app.customers.exceptions import CustomerNotFound
 from app.discounts import queries, rules
@@ -203,12 +204,8 @@ async def customer_redemptions(
         .limit(limit)
     )
     page = [RedemptionListed(**row._mapping) for row in result]
-    if len(page) < limit and (page or skip == 0):
-        return page, skip + len(page)  # the last page: nothing to count
-    total = await session.scalar(
-        select(func.count()).select_from(Redemption).where(Redemption.customer_id == customer_id)
-    )
-    return page, total or 0
+    count = select(func.count()).select_from(Redemption).where(Redemption.customer_id == customer_id)
+    return page, await total_of(session, count, skip=skip, limit=limit, shown=len(page))
 
 
 async def listed_redemption(session: AsyncSession, *, redemption_id: int) -> RedemptionListed:
