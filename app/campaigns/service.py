@@ -106,8 +106,13 @@ def _targets_in_order(campaign_id: int) -> Select[int]:
 
 
 async def targets(session: AsyncSession, *, campaign_id: int, skip: int, limit: int) -> Sequence[int]:
-    """One page of a campaign's target customer ids, ascending."""
+    """One page of a campaign's target customer ids, ascending (CampaignNotFound for no such campaign)."""
     await get(session, campaign_id=campaign_id)
+    return await target_page(session, campaign_id=campaign_id, skip=skip, limit=limit)
+
+
+async def target_page(session: AsyncSession, *, campaign_id: int, skip: int, limit: int) -> Sequence[int]:
+    """`targets` for a campaign the caller has already read."""
     return (await session.scalars(_targets_in_order(campaign_id).offset(skip).limit(limit))).all()
 
 

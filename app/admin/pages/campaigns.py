@@ -182,7 +182,7 @@ async def preview(request: Request, user: ConsoleUserDep, settings: SettingsDep)
 
 async def _target_page(session: AsyncSession, campaign_id: int, number: int) -> Sequence[int]:
     skip = (number - 1) * TARGETS_PAGE_SIZE
-    return await service.targets(session, campaign_id=campaign_id, skip=skip, limit=TARGETS_PAGE_SIZE)
+    return await service.target_page(session, campaign_id=campaign_id, skip=skip, limit=TARGETS_PAGE_SIZE)
 
 
 @router.get("/campaigns/{campaign_id}")
