@@ -83,6 +83,15 @@ def _signature(secret: str, purpose: str, value: str) -> str:
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
+def same_token(presented: str, expected: str) -> bool:
+    """Whether a token from a cookie, a form or a header is the expected one, in constant time.
+
+    `hmac.compare_digest` raises TypeError on a str with a non-ASCII character, and a request can carry
+    any: compare the UTF-8 bytes instead, so such a token is simply not the expected one. Every token
+    comparison in the console goes through here."""
+    return hmac.compare_digest(presented.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def _signed(secret: str, token: str) -> str:
     return f"{token}.{_signature(secret, 'session', token)}"
 
@@ -92,7 +101,7 @@ def _unsigned(secret: str, cookie: str | None) -> str | None:
     if not cookie or len(cookie) > 200:
         return None
     token, _, signature = cookie.rpartition(".")
-    if not token or not hmac.compare_digest(signature, _signature(secret, "session", token)):
+    if not token or not same_token(signature, _signature(secret, "session", token)):
         return None
     return token
 
@@ -180,7 +189,7 @@ def sign_in_csrf_holds(request: Request, presented: str | None) -> bool:
     nonce = request.cookies.get(SIGN_IN_COOKIE)
     if not nonce or not presented:
         return False
-    return hmac.compare_digest(presented, csrf_token_for(_secret(settings), "sign-in:" + nonce))
+    return same_token(presented, csrf_token_for(_secret(settings), "sign-in:" + nonce))
 
 
 # --- Dependencies ---------------------------------------------------------------------------------
@@ -248,7 +257,7 @@ async def check_csrf(request: Request, user: ConsoleUserDep) -> None:
         form = await request.form()
         value = form.get(CSRF_FIELD)
         presented = value if isinstance(value, str) else None
-    if not presented or not hmac.compare_digest(presented, user.csrf_token):
+    if not presented or not same_token(presented, user.csrf_token):
         raise ConsoleRefusal(
             "Refused",
             "This form was sent without its security token, or with one from another session. "

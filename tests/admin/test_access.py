@@ -270,6 +270,39 @@ async def test_a_tampered_cookie_is_no_session(console: SignIn, app: FastAPI) ->
             expect_sign_in(await forger.get("/admin"))
 
 
+async def test_a_token_with_non_ascii_characters_is_an_invalid_token_not_an_error(
+    console: SignIn, app: FastAPI, engine: AsyncEngine, api: httpx.AsyncClient
+) -> None:
+    # Raw bytes: a browser or a script can send any, and the server reads headers as Latin-1.
+    async with fresh_client(app) as stranger:
+        for cookie in ("console_session=x.é", "console_session=é.é", "console_session=\u20ac"):
+            expect_sign_in(await stranger.get("/admin", headers={"Cookie": cookie.encode()}))
+
+    key, _ = await create_key(app, engine, "admin")
+    async with fresh_client(app) as browser:
+        await browser.get("/admin/sign-in")  # the sign-in form's own cookie
+        for token in ("é", "\u20ac" * 43):
+            refused = await browser.post("/admin/sign-in", data={"api_key": key, "csrf_token": token, "next": "/admin"})
+            assert refused.status_code == 403, token
+            assert session_cookie(refused) is None
+        nonce_cookie = {"Cookie": "console_sign_in=é".encode()}
+        refused = await browser.post(
+            "/admin/sign-in", data={"api_key": key, "csrf_token": "é", "next": "/admin"}, headers=nonce_cookie
+        )
+        assert refused.status_code == 403
+
+    campaign = await create_campaign(api)
+    admin = await console("admin")
+    pause = f"/admin/campaigns/{campaign['id']}/pause"
+    for refused in (
+        await admin.client.post(pause, data={"csrf_token": "é"}),
+        await admin.client.post(pause, headers={"X-CSRF-Token": "é".encode()}),
+    ):
+        assert refused.status_code == 403
+        assert "security token" in refused.text
+    assert (await api.get(f"/api/v1/campaigns/{campaign['id']}")).json()["status"] == "active"
+
+
 async def test_a_link_cannot_make_the_console_say_its_own_words(console: SignIn) -> None:
     admin = await console("admin")
     forged = await admin.client.get("/admin", params={"done": "Your account is locked: call +1 555 0100."})
