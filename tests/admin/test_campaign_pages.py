@@ -275,6 +275,17 @@ async def test_the_list_searches_filters_sorts_and_pages(console: SignIn, api: h
     assert "New campaign" not in first.text  # a read key cannot create
 
 
+async def test_a_search_with_a_nul_matches_nothing(console: SignIn, api: httpx.AsyncClient) -> None:
+    await create_campaign(api, name="Spring sale")
+    reader = await console("read")
+    # PostgreSQL refuses a NUL in text; no campaign's name can hold one, so nothing matches.
+    for query in ("\x00", "a\x00b", "spring\x00"):
+        page = await reader.client.get("/admin/campaigns", params={"q": query, "page": "2"})
+        assert page.status_code == 200, repr(query)
+        assert "0 campaigns" in page.text
+        assert "Spring sale" not in page.text
+
+
 async def test_the_burn_chart_and_budget_bar_move_after_an_apply_and_back_after_a_rollback(
     console: SignIn, api: httpx.AsyncClient, clock: Clock
 ) -> None:

@@ -124,6 +124,17 @@ async def test_search_finds_customers_by_part_of_a_name_or_email_or_by_exact_id(
     assert "No customer matches “nobody”." in nobody.text
 
 
+async def test_a_search_with_a_nul_matches_nothing(console: SignIn, api: httpx.AsyncClient) -> None:
+    await create_customer(api, name="Ada Lovelace", email="ada@analytical.example")
+    reader = await console("read")
+    # PostgreSQL refuses a NUL in text; no customer's name or email can hold one, so nothing matches.
+    for query in ("\x00", "a\x00b", "ada\x00", "\x00 "):
+        page = await reader.client.get("/admin/customers", params={"q": query})
+        assert page.status_code == 200, repr(query)
+        assert "0 customers" in page.text
+        assert "Ada Lovelace" not in page.text
+
+
 async def test_the_list_pages_with_a_total_count(console: SignIn, engine: AsyncEngine) -> None:
     await customers_named(engine, 120)
     reader = await console("read")
