@@ -60,7 +60,7 @@ def test_files_of_a_zoneinfo_directory_that_are_no_iana_zone_are_refused(name: s
 
 
 def test_every_published_zone_is_accepted_and_has_a_day() -> None:
-    """The OpenAPI schema lists `zone_names()`: each one must pass the check and give a calendar day."""
+    """Every name the OpenAPI schema's rule refers to (`zone_names()`) passes the check and gives a calendar day."""
     names = zone_names()
     assert len(names) > 400
     assert {"UTC", "Europe/Berlin", "US/Eastern", "Asia/Kolkata"} <= names
