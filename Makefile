@@ -2,10 +2,11 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+OPENAPI_CLIENT_VENV := .venv-openapi-client
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run migrate test test-sqlite test-browser screenshots lint format docs bench bench-sql clean
+.PHONY: install openapi-client run migrate test test-sqlite test-browser screenshots lint format docs bench bench-sql clean
 
 $(BIN)/activate: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +15,18 @@ $(BIN)/activate: requirements.txt requirements-dev.txt
 	touch $(BIN)/activate
 
 install: $(BIN)/activate
+
+# openapi-python-client in a venv of its own, for tests/api/test_generated_client.py: it pins typer<0.28,
+# the service a newer one. Exactly the pinned set (--no-deps), checked whole by `pip check`.
+$(OPENAPI_CLIENT_VENV)/bin/openapi-python-client: requirements-openapi-client.txt
+	rm -rf $(OPENAPI_CLIENT_VENV)
+	$(PYTHON) -m venv $(OPENAPI_CLIENT_VENV)
+	$(OPENAPI_CLIENT_VENV)/bin/pip install --quiet --upgrade pip
+	$(OPENAPI_CLIENT_VENV)/bin/pip install --quiet --no-deps -r requirements-openapi-client.txt
+	$(OPENAPI_CLIENT_VENV)/bin/pip check
+	touch $@
+
+openapi-client: $(OPENAPI_CLIENT_VENV)/bin/openapi-python-client
 
 migrate: install
 	$(BIN)/alembic upgrade head
@@ -36,12 +49,13 @@ docs: install
 
 # The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database,
 # created when missing; the suite empties it on every run and refuses one holding other tables).
-test: lint
+test: lint openapi-client
 	$(BIN)/pytest tests/ -v
 
-# Without PostgreSQL or Redis at hand: SQLite only, and no integration tests (they need both).
+# Without PostgreSQL or Redis at hand: SQLite only, and no integration tests (they need both), nor the
+# generated client's test (its tool venv is built from the network).
 test-sqlite: install
-	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v -m "not integration"
+	TEST_DATABASES=sqlite $(BIN)/pytest tests/ -v -m "not integration and not generated_client"
 
 # The admin console in Debian's Chromium (`apt-get install chromium`), driven by Playwright: tests/browser/.
 # They also run in `make test`. `make screenshots` refreshes docs/screenshots/ (shown in the README).
@@ -69,5 +83,5 @@ bench-sql: install $(VENV)/.bench-installed
 
 # Everything the tools leave behind, and the development database (./data). Committed files stay.
 clean:
-	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis .coverage htmlcov
+	rm -rf $(VENV) $(OPENAPI_CLIENT_VENV) data .pytest_cache .mypy_cache .ruff_cache .hypothesis .schemathesis .coverage htmlcov
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +
