@@ -22,6 +22,8 @@ from app.auth.dependencies import access
 from app.auth.exceptions import InsufficientScope, Unauthorized
 from app.auth.models import Scope
 from app.campaigns.router import router as campaigns_router
+from app.checkouts.router import router as checkouts_router
+from app.codes.router import router as codes_router
 from app.core import metrics
 from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.database_errors import install_database_error_handling, is_unreachable
@@ -135,7 +137,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(_metrics_router(public=settings.metrics_public))
     # Each included directly: a router included in a router costs every request a second round of matching.
-    for domain_router in (customers_router, campaigns_router, discounts_router):
+    for domain_router in (customers_router, campaigns_router, codes_router, discounts_router, checkouts_router):
         app.include_router(domain_router, prefix="/api/v1")
     if settings.admin_console_enabled:
         install_console(app)

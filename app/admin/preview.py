@@ -6,11 +6,10 @@ from decimal import Decimal
 from pydantic import TypeAdapter, ValidationError
 
 from app.admin import forms
+from app.campaigns.rules import Terms
 from app.campaigns.schemas import CampaignCreate
 from app.core.money import ZERO, Money
 from app.discounts import rules
-from app.discounts.exceptions import DiscountRefused
-from app.discounts.queries import Terms
 
 _AMOUNT = TypeAdapter(Money)
 
@@ -37,29 +36,15 @@ def discount_text(values: dict[str, str], store_timezone: str) -> str:
         field, message = next(iter(forms.field_errors(exc, values).items()))
         return f"Discount: — ({field or 'form'}: {message})"
     # A campaign not yet created, as a checkout reads one: nothing spent yet, running.
-    terms = Terms(
-        id=0,
-        version=0,
-        name=data.name,
-        discount_type=data.discount_type,
-        discount_percentage=data.discount_percentage,
-        discount_flat=data.discount_flat,
-        start_date=data.start_date,
-        end_date=data.end_date,
-        total_budget=data.total_budget,
-        used_budget=ZERO,
-        max_usage_per_customer_per_day=data.max_usage_per_customer_per_day,
-        min_cart_value=data.min_cart_value,
-        max_discount_amount=data.max_discount_amount,
-        is_targeted=False,
-        is_paused=False,
-        timezone=data.timezone,
-        deleted_at=None,
+    terms = Terms.of(data, id=0, version=0, used_budget=ZERO, is_paused=False, deleted_at=None, requires_code=False)
+    result = rules.evaluate(
+        terms,
+        checkout=rules.Checkout(cart, delivery),
+        now=terms.start_date,
+        is_target=True,
+        uses_today=0,
+        asked=rules.Asked(by_name=True),
     )
-    try:
-        amount = rules.evaluate(
-            terms, checkout=rules.Checkout(cart, delivery), now=terms.start_date, is_target=True, uses_today=0
-        )
-    except DiscountRefused as exc:
-        return f"No discount: {exc.detail}"
-    return f"Discount: {amount:.2f}"
+    if isinstance(result, rules.Refusal):
+        return f"No discount: {result.detail}"
+    return f"Discount: {result:.2f}"

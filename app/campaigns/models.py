@@ -4,7 +4,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
@@ -25,7 +25,7 @@ class CampaignStatus(StrEnum):
     EXHAUSTED = "exhausted"
 
 
-_OPEN_TO_ALL = "deleted_at IS NULL AND NOT is_paused AND NOT is_targeted"
+_OPEN_TO_ALL = "deleted_at IS NULL AND NOT is_paused AND NOT is_targeted AND NOT requires_code"
 
 
 class Campaign(Base):
@@ -40,8 +40,9 @@ class Campaign(Base):
         CheckConstraint("discount_type IN ('cart', 'delivery')", name="discount_type_known"),
         CheckConstraint("version >= 1", name="version_positive"),
         # `available` finds the campaigns open to everyone through this index (targeted ones through
-        # the customer's own target rows), so ended, paused, deleted and targeted campaigns cost
-        # nothing. used_budget stays out of it: the budget UPDATE of every checkout remains a HOT update.
+        # the customer's own target rows, those behind a code through the code), so ended, paused,
+        # deleted, targeted and code-only campaigns cost nothing. used_budget stays out of it: the
+        # budget UPDATE of every checkout remains a HOT update.
         Index(
             "ix_campaigns_open_to_all",
             "end_date",
@@ -65,6 +66,8 @@ class Campaign(Base):
     max_discount_amount: Mapped[Decimal | None] = mapped_column(Cents())
     is_targeted: Mapped[bool] = mapped_column(Boolean, default=False)
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Given only with one of its codes (app/codes): never offered or applied without one.
+    requires_code: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # Where "today" starts for the daily limit; None: the store's STORE_TIMEZONE.
     timezone: Mapped[str | None] = mapped_column(String(64))
     # The terms' version: every edit (PUT, PATCH, pause, resume, delete) bumps it, checkouts never do.

@@ -7,49 +7,54 @@ UPDATE, the `available` pre-filter, the status filter of the campaign list). Cha
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Protocol
+from typing import Any, NamedTuple
 
 from sqlalchemy import ColumnElement, and_, not_
+from sqlalchemy.orm import InstrumentedAttribute
 
 from app.campaigns.models import Campaign, CampaignStatus
 
 
-class CampaignTerms(Protocol):
-    """What the rules read of a campaign: a `Campaign` row, or the columns a checkout selects."""
+class Terms(NamedTuple):
+    """A campaign's terms: what the rules read of it. The one definition: the checkout's queries select
+    `TERM_COLUMNS` (derived from these fields, in this order), a `Campaign` row gives its own with
+    `Terms.of(campaign)`, and the console's preview builds one for a campaign not yet created."""
+
+    id: int
+    version: int
+    name: str
+    discount_type: str
+    discount_percentage: Decimal | None
+    discount_flat: Decimal | None
+    start_date: datetime
+    end_date: datetime
+    total_budget: Decimal
+    used_budget: Decimal
+    max_usage_per_customer_per_day: int
+    min_cart_value: Decimal
+    max_discount_amount: Decimal | None
+    is_targeted: bool
+    is_paused: bool
+    requires_code: bool
+    timezone: str | None
+    deleted_at: datetime | None
 
     @property
-    def discount_type(self) -> str: ...
-    @property
-    def discount_percentage(self) -> Decimal | None: ...
-    @property
-    def discount_flat(self) -> Decimal | None: ...
-    @property
-    def start_date(self) -> datetime: ...
-    @property
-    def end_date(self) -> datetime: ...
-    @property
-    def total_budget(self) -> Decimal: ...
-    @property
-    def used_budget(self) -> Decimal: ...
-    @property
-    def remaining_budget(self) -> Decimal: ...
-    @property
-    def max_usage_per_customer_per_day(self) -> int: ...
-    @property
-    def min_cart_value(self) -> Decimal: ...
-    @property
-    def max_discount_amount(self) -> Decimal | None: ...
-    @property
-    def is_targeted(self) -> bool: ...
-    @property
-    def is_paused(self) -> bool: ...
-    @property
-    def timezone(self) -> str | None: ...
-    @property
-    def deleted_at(self) -> datetime | None: ...
+    def remaining_budget(self) -> Decimal:
+        return self.total_budget - self.used_budget
+
+    @classmethod
+    def of(cls, source: Any, **overrides: Any) -> "Terms":
+        """The terms of anything with these attributes (a `Campaign`, a `CampaignCreate`), `overrides` on top."""
+        values = {name: getattr(source, name, None) for name in cls._fields}
+        return cls(**{**values, **overrides})
 
 
-def derive_status(campaign: CampaignTerms, now: datetime) -> CampaignStatus:
+# The columns a query selects to read `Terms`: a row of them becomes one with `Terms._make(row[:len(TERM_COLUMNS)])`.
+TERM_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(getattr(Campaign, name) for name in Terms._fields)
+
+
+def derive_status(campaign: Terms | Campaign, now: datetime) -> CampaignStatus:
     """Ended wins over paused (a paused campaign past its end will not come back), then paused,
     then scheduled, then exhausted."""
     if now >= campaign.end_date:
@@ -63,7 +68,7 @@ def derive_status(campaign: CampaignTerms, now: datetime) -> CampaignStatus:
     return CampaignStatus.ACTIVE
 
 
-def is_running(campaign: CampaignTerms, now: datetime) -> bool:
+def is_running(campaign: Terms | Campaign, now: datetime) -> bool:
     """Within its dates, not paused, not deleted: it may give discounts if budget and rules allow."""
     return campaign.deleted_at is None and not campaign.is_paused and campaign.start_date <= now < campaign.end_date
 

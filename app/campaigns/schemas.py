@@ -31,6 +31,7 @@ _EXAMPLE: dict[str, Any] = {
     "min_cart_value": 100,
     "max_discount_amount": 500,
     "is_targeted": False,
+    "requires_code": False,
     "target_customer_ids": [],
 }
 
@@ -101,6 +102,11 @@ class CampaignWrite(RequestModel):
     max_discount_amount: PositiveMoney | None = Field(default=None, description=_CAP_DOC)
     timezone: TimeZoneName | None = Field(default=None, description=_TIMEZONE_DOC)
     is_targeted: StrictBool = Field(default=False, description=_TARGETED_DOC)
+    requires_code: StrictBool = Field(
+        default=False,
+        description="true: given only with one of the campaign's codes (POST /api/v1/campaigns/{campaign_id}/codes); "
+        "never offered or applied without one",
+    )
     target_customer_ids: Annotated[list[Id], Field(max_length=MAX_TARGETS)] = Field(
         default=[], description=_TARGETS_DOC
     )
@@ -196,6 +202,7 @@ class CampaignSummary(ResponseModel):
     max_discount_amount: MoneyOut | None
     timezone: str | None
     is_targeted: bool
+    requires_code: bool
     target_count: int = Field(description="How many customers a targeted campaign is for (0 when untargeted)")
     status: CampaignStatus
     version: int = Field(description="The terms' version: every edit bumps it, checkouts never do")

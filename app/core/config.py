@@ -211,6 +211,16 @@ class Settings(BaseSettings):
         description="Wrong or revoked API keys, per client IP: past it, every request from that address carrying "
         "a key gets 429 before any key lookup.",
     )
+    rate_limit_code_failures_per_key: str = Field(
+        default="100/minute",
+        description="Codes that are not valid, per API key (per client IP without one). Always on, even with "
+        "RATE_LIMIT_ENABLED=false: past it, every request with a code gets 429 `too_many_code_attempts` before "
+        "any lookup.",
+    )
+    rate_limit_code_failures_per_customer: str = Field(
+        default="10/10 minutes",
+        description="Codes that are not valid, per customer (by id or external id). Always on, like the limit per key.",
+    )
 
     # --- Checkout ---------------------------------------------------------------------------------
     store_timezone: str = Field(
@@ -270,6 +280,8 @@ class Settings(BaseSettings):
         "rate_limit_key_read",
         "rate_limit_key_write",
         "rate_limit_auth_failures",
+        "rate_limit_code_failures_per_key",
+        "rate_limit_code_failures_per_customer",
     )
     @classmethod
     def _rate_limit_parses(cls, value: str) -> str:

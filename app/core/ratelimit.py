@@ -10,12 +10,20 @@ back-off waits for its timeout.
 
 Failed authentications are counted per IP too (`RATE_LIMIT_AUTH_FAILURES`):
 an address over that limit is refused before its key is even looked up.
+
+Codes that are not valid are counted per API key and per customer
+(`RATE_LIMIT_CODE_FAILURES_PER_KEY`, `..._PER_CUSTOMER`), even when the other limits are off: a
+code's answer says whether it exists, so guessing must stay slow. Each code a request sends is counted
+as a failure before it is looked up (atomically, so a burst cannot slip past the limit), and the ones
+that turn out valid are given back; a caller over a limit gets 429 before any lookup, whatever its codes.
 """
 
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Literal, TypeVar
 
 from fastapi import Request
@@ -67,6 +75,19 @@ def _headers(item: RateLimitItem, stats: WindowStats) -> dict[str, str]:
     }
 
 
+class TooManyCodeAttempts(RateLimited):
+    code = "too_many_code_attempts"
+    detail = "Too many codes that were not valid; wait before trying another."
+
+
+@dataclass(frozen=True)
+class CodeAttempts:
+    """Codes counted as failures before they were looked up: `give_back` those that were valid."""
+
+    counters: tuple[tuple[str, int], ...] = ()  # (storage key, expiry) of each caller's window
+    codes: int = 0
+
+
 class RateLimiter:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = settings.rate_limit_enabled
@@ -85,7 +106,10 @@ class RateLimiter:
             "write": parse(settings.rate_limit_key_write),
         }
         self.auth_failures = parse(settings.rate_limit_auth_failures)
-        self.strategy = SlidingWindowCounterRateLimiter(_storage(settings.rate_limit_storage_uri))
+        self.code_failures_per_key = parse(settings.rate_limit_code_failures_per_key)
+        self.code_failures_per_customer = parse(settings.rate_limit_code_failures_per_customer)
+        self.storage = _storage(settings.rate_limit_storage_uri)
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
         self.backoff_seconds = settings.rate_limit_storage_backoff_seconds
         self._clock = clock
         self._skip_until = 0.0  # the storage is not asked before this instant (monotonic)
@@ -169,6 +193,50 @@ class RateLimiter:
         if self.enabled:
             ip = f"ip:{client_ip(request)}"
             await self._ask(lambda: self.strategy.hit(self.auth_failures, _AUTH_FAILURES, ip))
+
+    async def count_codes(self, *, caller: str, customer: str, codes: int) -> CodeAttempts:
+        """Count `codes` as failed attempts of `caller` (an API key or an address) and of `customer`
+        before they are looked up; 429 `too_many_code_attempts` when either is past its limit. Not
+        switched off by RATE_LIMIT_ENABLED; like every limit, it fails open when its storage fails."""
+        if codes == 0:
+            return CodeAttempts()
+        counted: list[tuple[str, int]] = []
+        over: RateLimitItem | None = None
+        now = time.time()
+        for who, item in (
+            (f"key:{caller}", self.code_failures_per_key),
+            (f"customer:{customer}", self.code_failures_per_customer),
+        ):
+            expiry = item.get_expiry()
+            window = int(now // expiry)
+            key = f"code_failures/{item.amount}/{expiry}/{who}/{window}"
+            total = await self._ask(partial(self.storage.incr, key, expiry, codes))
+            if total is None:
+                continue
+            counted.append((key, expiry))
+            if total > item.amount:
+                over = item
+                retry_after = max(1, math.ceil((window + 1) * expiry - now))
+        attempts = CodeAttempts(tuple(counted), codes)
+        if over is not None:
+            # A refused request looked nothing up: its codes do not count against the caller.
+            await self.give_back(attempts, codes)
+            raise TooManyCodeAttempts(
+                f"Too many codes that were not valid ({over}); retry in {retry_after} s.",
+                headers={"Retry-After": str(retry_after)},
+            )
+        return attempts
+
+    async def give_back(self, attempts: CodeAttempts, valid: int) -> None:
+        """The `valid` codes of `attempts` were not failures after all."""
+        if valid <= 0:
+            return
+        for key, expiry in attempts.counters:
+            await self._ask(partial(self.storage.incr, key, expiry, -valid))
+
+    async def reset(self) -> None:
+        """Forget every count (the test suite, between tests)."""
+        await self.storage.reset()
 
 
 def client_ip(request: Request) -> str:

@@ -49,6 +49,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "rate_limit_key_read",
         "rate_limit_key_write",
         "rate_limit_auth_failures",
+        "rate_limit_code_failures_per_key",
+        "rate_limit_code_failures_per_customer",
     ),
     "Checkout": ("store_timezone", "idempotency_key_ttl_hours", "idempotency_purge_interval_seconds"),
     "Admin console": ("admin_console_enabled", "admin_session_hours"),

@@ -7,6 +7,7 @@ the path also takes PUT and DELETE. The 405 here asks every route instead.
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.convertors import StringConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
@@ -41,3 +42,13 @@ def install_method_not_allowed(app: FastAPI) -> None:
         methods = allowed_methods(request) or [method.strip() for method in own.split(",") if method.strip()]
         error = MethodNotAllowed(f"{request.method} is not allowed here; this path takes {', '.join(methods)}.")
         return JSONResponse(error_body(error), error.status_code, headers={"Allow": ", ".join(methods)})
+
+
+class DigitsConvertor(StringConvertor):
+    """A path segment of digits, kept as text (PathId reads it strictly): `{checkout_id:digits}` lets
+    `/checkouts/quote` be a route of its own rather than a checkout id that is not a number."""
+
+    regex = "[0-9]+"
+
+
+register_url_convertor("digits", DigitsConvertor())

@@ -11,3 +11,8 @@ class CustomerNotFound(NotFound):
 class CustomerExists(Conflict):
     code = "customer_exists"
     detail = "A customer with this email already exists."
+
+
+class ExternalIdTaken(Conflict):
+    code = "external_id_taken"
+    detail = "Another customer has this external_id."

@@ -25,7 +25,10 @@ class Customer(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored lower-cased, so the unique constraint compares emails case-insensitively.
-    email: Mapped[str] = mapped_column(String(320), unique=True)
-    name: Mapped[str] = mapped_column(String(255))
+    # Stored lower-cased, so the unique constraint compares emails case-insensitively. A customer
+    # the checkout first saw by the store's id has neither email nor name until the store sends them.
+    email: Mapped[str | None] = mapped_column(String(320), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    # The store's own id for the customer, compared exactly.
+    external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

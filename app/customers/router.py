@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, Response, status
 
 from app.auth.dependencies import PrincipalDep, access
 from app.auth.models import Scope
@@ -13,9 +13,9 @@ from app.core.errors import error_responses
 from app.core.exact_json import ExactJsonRoute
 from app.core.schemas import Limit, PathId, Skip
 from app.customers import service
-from app.customers.exceptions import CustomerExists, CustomerNotFound
+from app.customers.exceptions import CustomerExists, CustomerNotFound, ExternalIdTaken
 from app.customers.models import Customer
-from app.customers.schemas import CustomerCreate, CustomerRead
+from app.customers.schemas import CustomerCreate, CustomerRead, CustomerUpdate, CustomerUpsert, ExternalId
 
 router = APIRouter(prefix="/customers", tags=["customers"], route_class=ExactJsonRoute)
 
@@ -35,7 +35,7 @@ ValidCustomer = Annotated[Customer, Depends(valid_customer)]
     status_code=status.HTTP_201_CREATED,
     response_model=CustomerRead,
     dependencies=[_WRITE],
-    responses=error_responses(CustomerExists),
+    responses=error_responses(CustomerExists, ExternalIdTaken),
 )
 async def create_customer(now: NowDep, data: CustomerCreate, session: SessionDep, actor: PrincipalDep) -> Customer:
     return await service.create(session, data=data, actor=actor, now=now)
@@ -51,3 +51,39 @@ async def list_customers(session: ReadSessionDep, skip: Skip = 0, limit: Limit =
 )
 async def get_customer(customer: ValidCustomer) -> Customer:
     return customer
+
+
+@router.put(
+    "/external/{external_id}",
+    response_model=CustomerRead,
+    dependencies=[_WRITE],
+    responses={201: {"model": CustomerRead, "description": "Created"}, **error_responses(CustomerExists)},
+    description="Create the customer the store knows by `external_id` (201), or update it (200). The fields named "
+    "are set; on a create the others stay empty. A customer a checkout first saw by this id is the same customer.",
+)
+async def put_customer_by_external_id(
+    external_id: Annotated[ExternalId, Path()],
+    data: CustomerUpsert,
+    response: Response,
+    now: NowDep,
+    session: SessionDep,
+    actor: PrincipalDep,
+) -> Customer:
+    customer, created = await service.put_external(
+        session, external_id=external_id, changes=data.changes(), actor=actor, now=now
+    )
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return customer
+
+
+@router.patch(
+    "/{customer_id}",
+    response_model=CustomerRead,
+    dependencies=[_WRITE],
+    responses=error_responses(CustomerNotFound, CustomerExists, ExternalIdTaken),
+)
+async def update_customer(
+    customer_id: PathId, data: CustomerUpdate, now: NowDep, session: SessionDep, actor: PrincipalDep
+) -> Customer:
+    """Change the fields named (`name`, `email`, `external_id`; null clears email or external_id); the others stay."""
+    return await service.update(session, customer_id=customer_id, changes=data.changes(), actor=actor, now=now)

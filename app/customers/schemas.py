@@ -1,10 +1,10 @@
 """Customer payloads."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
 from app.core.schemas import Name, RequestModel, ResponseModel
@@ -31,13 +31,46 @@ Email = Annotated[
 ]
 
 
+EXTERNAL_ID_RULE = "The store's own id: 1-128 printable ASCII characters without spaces or slashes, compared exactly"
+EXTERNAL_ID_PATTERN = r"^[\x21-\x2e\x30-\x7e]+$"
+ExternalId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=128, pattern=EXTERNAL_ID_PATTERN),
+    Field(description=EXTERNAL_ID_RULE, examples=["shop-42017"]),
+]
+
+
 class CustomerCreate(RequestModel):
     email: Email = Field(examples=["ada@example.com"])
     name: Name = Field(examples=["Ada Lovelace"])
+    external_id: ExternalId | None = None
+
+
+class CustomerUpsert(RequestModel):
+    """PUT /customers/external/{external_id}: the fields named are set; on a create the others are empty."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"email": "ada@example.com", "name": "Ada Lovelace"}]}
+    )
+
+    email: Email | None = None
+    name: Name | None = None
+
+    def changes(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.model_fields_set}
+
+
+class CustomerUpdate(CustomerUpsert):
+    """PATCH /customers/{id}: the fields named change (null clears email or external_id), the others stay."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"external_id": "shop-42017"}]})
+
+    external_id: ExternalId | None = None
 
 
 class CustomerRead(ResponseModel):
     id: int
-    email: str
-    name: str
+    email: str | None = Field(description="Lower-cased; null for a customer first seen by a checkout")
+    name: str | None = Field(description="Null for a customer first seen by a checkout")
+    external_id: str | None = Field(description="The store's own id for the customer")
     created_at: datetime

@@ -1,6 +1,9 @@
-"""Why a campaign gives no discount to a checkout. Each is a 409 with its own code."""
+"""Why a campaign gives no discount to a checkout, as the 409 that answers it: one class per
+`rules.Reason`, so each code is listed in the OpenAPI schema and docs/errors.md. The rules return
+refusals as values; `refused` turns one into its error at the edge."""
 
 from app.core.errors import Conflict, NotFound
+from app.discounts.rules import DETAILS, Reason, Refusal
 
 
 class DiscountRefused(Conflict):
@@ -8,33 +11,48 @@ class DiscountRefused(Conflict):
 
 
 class CampaignInactive(DiscountRefused):
-    code = "campaign_inactive"
-    detail = "The campaign is paused, not started yet, or over."
+    code = Reason.CAMPAIGN_INACTIVE.value
+    detail = DETAILS[Reason.CAMPAIGN_INACTIVE]
+
+
+class CodeInvalid(DiscountRefused):
+    code = Reason.CODE_INVALID.value
+    detail = DETAILS[Reason.CODE_INVALID]
+
+
+class CodeRequired(DiscountRefused):
+    code = Reason.CODE_REQUIRED.value
+    detail = DETAILS[Reason.CODE_REQUIRED]
+
+
+class CodeUsedUp(DiscountRefused):
+    code = Reason.CODE_USED_UP.value
+    detail = DETAILS[Reason.CODE_USED_UP]
 
 
 class BudgetExhausted(DiscountRefused):
-    code = "budget_exhausted"
-    detail = "The campaign's budget is spent."
+    code = Reason.BUDGET_EXHAUSTED.value
+    detail = DETAILS[Reason.BUDGET_EXHAUSTED]
 
 
 class DailyLimitReached(DiscountRefused):
-    code = "daily_limit_reached"
-    detail = "The customer has used this campaign as often as allowed today."
+    code = Reason.DAILY_LIMIT_REACHED.value
+    detail = DETAILS[Reason.DAILY_LIMIT_REACHED]
 
 
 class MinCartValueNotMet(DiscountRefused):
-    code = "min_cart_value_not_met"
-    detail = "The cart value is below the campaign's minimum."
+    code = Reason.MIN_CART_VALUE_NOT_MET.value
+    detail = DETAILS[Reason.MIN_CART_VALUE_NOT_MET]
 
 
 class NotTargeted(DiscountRefused):
-    code = "not_targeted"
-    detail = "The campaign is only for selected customers, and this customer is not one."
+    code = Reason.NOT_TARGETED.value
+    detail = DETAILS[Reason.NOT_TARGETED]
 
 
 class NothingToDiscount(DiscountRefused):
-    code = "nothing_to_discount"
-    detail = "The discount would be zero: there is nothing to take it from."
+    code = Reason.NOTHING_TO_DISCOUNT.value
+    detail = DETAILS[Reason.NOTHING_TO_DISCOUNT]
 
 
 class RedemptionNotFound(NotFound):
@@ -47,11 +65,21 @@ class AlreadyRolledBack(Conflict):
     detail = "This redemption was already rolled back; nothing changed."
 
 
-ALL_REFUSALS = (
+# What an apply can answer when its campaign gives nothing (superseded is a quote's reason only).
+ALL_REFUSALS: tuple[type[DiscountRefused], ...] = (
     CampaignInactive,
+    CodeInvalid,
+    CodeRequired,
+    CodeUsedUp,
     BudgetExhausted,
     DailyLimitReached,
     MinCartValueNotMet,
     NotTargeted,
     NothingToDiscount,
 )
+_BY_REASON = {Reason(error.code): error for error in ALL_REFUSALS}
+
+
+def refused(refusal: Refusal) -> DiscountRefused:
+    """The error that answers `refusal`."""
+    return _BY_REASON[refusal.reason](refusal.detail)

@@ -41,6 +41,11 @@ class Redemption(Base):
     campaign_version: Mapped[int | None] = mapped_column(Integer)
     # The day whose use this redemption counted against.
     usage_day: Mapped[date] = mapped_column(Date)
+    # The code it was given with (its text as shown, kept with the redemption), if any.
+    code_id: Mapped[int | None] = mapped_column(ForeignKey("discount_codes.id"))
+    code: Mapped[str | None] = mapped_column(String(64))
+    # The checkout (POST /api/v1/checkouts) it is part of; null for one applied alone.
+    checkout_id: Mapped[int | None] = mapped_column(ForeignKey("checkouts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     status: Mapped[str] = mapped_column(String(16), default=RedemptionStatus.APPLIED)
     rolled_back_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -1,6 +1,7 @@
-"""HTTP for checkouts: which discounts are available, apply one, roll one back, a customer's usage."""
+"""HTTP for checkouts of one campaign: which discounts are available, apply one, roll one back, a
+customer's usage. The work is app.checkouts.service's, shared with POST /checkouts."""
 
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
@@ -8,29 +9,34 @@ from pydantic import TypeAdapter
 
 from app.auth.dependencies import access
 from app.auth.models import Scope
+from app.auth.service import Principal
 from app.campaigns.exceptions import CampaignNotFound
+from app.checkouts import service as checkouts
+from app.checkouts.queries import CustomerRef
+from app.codes import attempts
 from app.core import metrics
 from app.core.clock import NowDep, UtcDatetime
 from app.core.config import SettingsDep
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import AppError, RateLimited, error_responses
 from app.core.exact_json import ExactJsonRoute
+from app.core.ratelimit import TooManyCodeAttempts
 from app.core.schemas import Limit, PathId, QueryId, Skip
 from app.customers.exceptions import CustomerNotFound
-from app.discounts import service
+from app.discounts import rules, service
 from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
-from app.idempotency.dependencies import Idempotent, IdempotentRequest
+from app.idempotency.dependencies import Idempotent
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 
 router = APIRouter(prefix="/discounts", tags=["discounts"], route_class=ExactJsonRoute)
 
 _CHECKOUT_READ = Depends(access("read", Scope.CHECKOUT, Scope.READ))
 
-_IDEMPOTENCY_ERRORS = (IdempotencyKeyReused, IdempotencyInProgress)
-_REPLAY_HEADER_DOC = {
+IDEMPOTENCY_ERRORS = (IdempotencyKeyReused, IdempotencyInProgress)
+REPLAY_HEADER_DOC = {
     idempotency.REPLAYED_HEADER: {"description": "`true` when this answer replays an earlier request's"}
 }
 
@@ -38,16 +44,28 @@ _REPLAY_HEADER_DOC = {
 @router.post(
     "/available",
     response_model=list[AvailableDiscount],
-    dependencies=[Depends(access("available", Scope.CHECKOUT))],
-    responses=error_responses(CustomerNotFound, RateLimited),
+    responses=error_responses(CustomerNotFound, RateLimited, TooManyCodeAttempts),
 )
 async def available_discounts(
-    now: NowDep, data: AvailableRequest, session: ReadSessionDep, settings: SettingsDep
+    request: Request,
+    now: NowDep,
+    data: AvailableRequest,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
 ) -> Response:
-    """Every discount an apply would accept right now, best first."""
-    offers = await service.available(session, data=data, now=now, store_timezone=settings.store_timezone)
+    """Every discount an apply would accept right now, best first. Campaigns that need a code are
+    offered only with one of the `codes` sent; an offer through a code names it in `code` (an offer
+    without one has no `code`, as before codes existed)."""
+    order = checkouts.Order.of(data)
+    counted = await attempts.count(request, caller, order.customer, len(order.codes))
+    quote = await checkouts.quote(
+        await session.connection(), order=order, now=now, store_timezone=settings.store_timezone
+    )
+    await attempts.settle(request, counted, [refusal.reason for _, refusal in quote.rejected])
     # Serialised once, by pydantic-core: FastAPI would dump each offer, validate it again, then dump it.
-    return Response(_OFFERS.dump_json(offers), media_type="application/json")
+    offers = [checkouts.offered(priced) for priced in quote.offers]
+    return Response(_OFFERS.dump_json(offers, exclude_none=True), media_type="application/json")
 
 
 _OFFERS = TypeAdapter(list[AvailableDiscount])
@@ -57,10 +75,11 @@ _OFFERS = TypeAdapter(list[AvailableDiscount])
     "/apply",
     status_code=status.HTTP_201_CREATED,
     response_model=RedemptionRead,
-    dependencies=[Depends(access("apply", Scope.CHECKOUT))],
     responses={
-        201: {"headers": _REPLAY_HEADER_DOC},
-        **error_responses(CampaignNotFound, CustomerNotFound, RateLimited, *ALL_REFUSALS, *_IDEMPOTENCY_ERRORS),
+        201: {"headers": REPLAY_HEADER_DOC},
+        **error_responses(
+            CampaignNotFound, CustomerNotFound, RateLimited, TooManyCodeAttempts, *ALL_REFUSALS, *IDEMPOTENCY_ERRORS
+        ),
     },
 )
 async def apply_discount(
@@ -70,33 +89,44 @@ async def apply_discount(
     session: SessionDep,
     settings: SettingsDep,
     idempotent: Idempotent,
+    caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
 ) -> RedemptionRead:
-    """Give this checkout the campaign's discount: spends budget and one of today's uses.
+    """Give this checkout the campaign's discount: spends budget, one of today's uses, and the code's
+    use when a code is given. Name the campaign, its code, or both (a customer types a code; the
+    checkout need not know its campaign).
 
     Send an `Idempotency-Key` to make retries safe: a repeat replays the first answer and spends nothing.
     """
-
-    async def apply() -> RedemptionRead:
-        redemption = await service.apply(session, data=data, now=now, store_timezone=settings.store_timezone)
-        return RedemptionRead.model_validate(redemption)
-
-    return await _outcome_noted(request, idempotent, idempotent.answer(RedemptionRead, data, apply))
-
-
-async def _outcome_noted(
-    request: Request, idempotent: IdempotentRequest, answer: Awaitable[RedemptionRead]
-) -> RedemptionRead:
-    """`answer`, its outcome noted for `discount_applies_total` (counted once the answer is sent)."""
     state = request.scope["state"]
+    customer = CustomerRef(data.customer_id, data.customer_external_id)
+    counted = await attempts.count(request, caller, customer, 0 if data.code is None else 1)
     try:
-        redemption = await answer
+        replayed = await idempotent.replay(RedemptionRead, data)
+        if replayed is not None:
+            metrics.note_apply(state, status=idempotent.response.status_code, replayed=True, given=replayed)
+            return replayed
+        async with idempotent.work():
+            redemption = await checkouts.apply(
+                session,
+                customer=customer,
+                campaign_id=data.campaign_id,
+                code=data.code,
+                checkout=rules.Checkout(data.cart_value, data.delivery_charge),
+                now=now,
+                store_timezone=settings.store_timezone,
+            )
+        answer = await idempotent.record(redemption)
     except AppError as error:
-        replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
-        metrics.note_apply(state, status=error.status_code, replayed=replayed, refusal=error.code)
+        # A code that is not valid stays counted; any other answer was no failed guess.
+        await attempts.settle(
+            request, counted, [rules.Reason(error.code)] if error.code == rules.Reason.CODE_INVALID else []
+        )
+        was_replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
+        metrics.note_apply(state, status=error.status_code, replayed=was_replayed, refusal=error.code)
         raise
-    replayed = idempotency.REPLAYED_HEADER in idempotent.response.headers
-    metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=replayed, given=redemption)
-    return redemption
+    await attempts.settle(request, counted, [])
+    metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=False, given=answer)
+    return answer
 
 
 @router.get(
@@ -114,8 +144,8 @@ async def get_redemption(redemption_id: PathId, session: ReadSessionDep) -> Rede
     response_model=RedemptionRead,
     dependencies=[Depends(access("write", Scope.CHECKOUT))],
     responses={
-        200: {"headers": _REPLAY_HEADER_DOC},
-        **error_responses(RedemptionNotFound, AlreadyRolledBack, *_IDEMPOTENCY_ERRORS),
+        200: {"headers": REPLAY_HEADER_DOC},
+        **error_responses(RedemptionNotFound, AlreadyRolledBack, *IDEMPOTENCY_ERRORS),
     },
 )
 async def rollback_redemption(
@@ -125,17 +155,18 @@ async def rollback_redemption(
     idempotent: Idempotent,
     data: RollbackRequest | None = None,
 ) -> RedemptionRead:
-    """The order was cancelled or refunded: give the discount back to the budget and the use back to the day.
+    """The order was cancelled or refunded: give the discount back to the budget, the use back to the
+    day, and the code's use back to the code.
 
     A second rollback of the same redemption changes nothing and answers 409 `already_rolled_back`.
     """
     body = data or RollbackRequest()
-
-    async def rollback() -> RedemptionRead:
+    replayed = await idempotent.replay(RedemptionRead, body)
+    if replayed is not None:
+        return replayed
+    async with idempotent.work():
         redemption = await service.rollback(session, redemption_id=redemption_id, reason=body.reason, now=now)
-        return RedemptionRead.model_validate(redemption)
-
-    return await idempotent.answer(RedemptionRead, body, rollback)
+    return await idempotent.record(RedemptionRead.model_validate(redemption))
 
 
 @router.get(

@@ -1,18 +1,25 @@
 """`Idempotent`: the dependency that makes a route safe to retry with an `Idempotency-Key`.
 
-The handler stays an ordinary route: it hands its work to `answer` and returns
-the model its `response_model` names. With a key, `answer` claims the key row
-first (same transaction as the work), runs the work once, and stores its
-answer; a repeat gets the stored answer with `Idempotent-Replayed: true`,
-through the same response path as any answer (so the rate-limit headers and
-the response model apply to it too).
+A handler that takes it says, in order, what happens:
 
-The operation a key is bound to is the method and the path the caller named
-(which holds the path's ids) plus the validated body, so the same key on
-another redemption's rollback, or with another cart, is `idempotency_key_reused`.
+    replayed = await idempotent.replay(RedemptionRead, data)   # claim the key, or the first answer
+    if replayed is not None:
+        return replayed
+    async with idempotent.work():                              # a refusal is kept as the key's answer
+        redemption = await service.apply(...)
+    return await idempotent.record(redemption)                 # the answer, stored with the work
+
+With a key, the key row is claimed first, in the same transaction as the work; a repeat gets the
+stored answer with `Idempotent-Replayed: true`, through the same response path as any answer (so the
+rate-limit headers and the response model apply to it too). Without one, each step does nothing.
+
+The operation a key is bound to is the method and the path the caller named (which holds the path's
+ids) plus the validated body, so the same key on another redemption's rollback, or with another cart,
+is `idempotency_key_reused`.
 """
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -54,40 +61,52 @@ class IdempotentRequest:
         self.status_code = status_code
         self.now = now
         self.ttl = ttl
+        self._claimed: str | None = None  # the stored key, once this request holds it
 
-    async def answer(self, model: type[M], payload: BaseModel, work: Callable[[], Awaitable[M]]) -> M:
-        """`work`'s result, done once per key; a repeat replays the first answer instead."""
+    async def replay(self, model: type[M], payload: BaseModel) -> M | None:
+        """Claim the key for this request (None: do the work), or the first answer to it, replayed
+        (a stored refusal is raised again). Waits for a first request still running."""
         if self.key is None:
-            return await work()
+            return None
         key = service.stored_key(self.caller, self.key)
         fingerprint = service.request_hash(self.operation, payload.model_dump(mode="json"))
-        if not await service.claim(self.session, key=key, fingerprint=fingerprint, now=self.now, ttl=self.ttl):
-            return self._replay(model, *await service.stored_answer(self.session, key=key, fingerprint=fingerprint))
-        try:
-            async with self.session.begin_nested():
-                result = await work()
-        except AppError as refusal:
-            if refusal.status_code >= 500:
-                raise  # not an answer (the database failed): a retry must do the work
-            # The refusal is the answer, kept although the request fails: the work is undone by
-            # its savepoint, the refusal is recorded on the key row, and the request's transaction
-            # is committed rather than rolled back when the error reaches it.
-            await service.record_answer(
-                self.session, key=key, status_code=refusal.status_code, body=error_body(refusal)
-            )
-            self.session.info[COMMIT_DESPITE_ERROR] = True
-            raise
-        await service.record_answer(
-            self.session, key=key, status_code=self.status_code, body=result.model_dump(mode="json")
-        )
-        return result
-
-    def _replay(self, model: type[M], status_code: int, body: dict[str, Any]) -> M:
+        if await service.claim(self.session, key=key, fingerprint=fingerprint, now=self.now, ttl=self.ttl):
+            self._claimed = key
+            return None
+        status_code, body = await service.stored_answer(self.session, key=key, fingerprint=fingerprint)
         self.response.headers[REPLAYED_HEADER] = "true"
         if status_code >= 400:
             raise _replayed_refusal(status_code, body)
         self.response.status_code = status_code
         return model.model_validate(body)
+
+    @asynccontextmanager
+    async def work(self) -> AsyncIterator[None]:
+        """Around the work of a claimed key: a refusal (a 4xx) is the key's answer, kept although the
+        request fails. The work is undone by its savepoint, the refusal recorded on the key row, and the
+        request's transaction committed rather than rolled back when the error reaches it."""
+        if self._claimed is None:
+            yield
+            return
+        try:
+            async with self.session.begin_nested():
+                yield
+        except AppError as refusal:
+            if refusal.status_code >= 500:
+                raise  # not an answer (the database failed): a retry must do the work
+            await service.record_answer(
+                self.session, key=self._claimed, status_code=refusal.status_code, body=error_body(refusal)
+            )
+            self.session.info[COMMIT_DESPITE_ERROR] = True
+            raise
+
+    async def record(self, result: M) -> M:
+        """The work's answer, stored on the claimed key in the work's transaction; `result` itself."""
+        if self._claimed is not None:
+            await service.record_answer(
+                self.session, key=self._claimed, status_code=self.status_code, body=result.model_dump(mode="json")
+            )
+        return result
 
 
 def _replayed_refusal(status_code: int, body: dict[str, Any]) -> AppError:

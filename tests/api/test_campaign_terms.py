@@ -13,7 +13,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import func, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.audit.models import AuditEvent
 from app.auth.service import ANONYMOUS
@@ -21,7 +21,8 @@ from app.campaigns import service as campaigns_service
 from app.campaigns.exceptions import CampaignNotFound
 from app.campaigns.models import Campaign
 from app.campaigns.rules import is_running, running_at
-from app.discounts import queries
+from app.checkouts import queries
+from app.checkouts.queries import CustomerRef
 from app.discounts.models import DailyUsage, Redemption
 from tests.conftest import Clock
 from tests.factories import apply, campaign_payload, create_campaign, create_customer
@@ -56,17 +57,21 @@ def read_before(monkeypatch: pytest.MonkeyPatch) -> Callable[[FastAPI, int, int]
     """Make the next apply price on what it would have read now, as if it had read just before an edit."""
 
     async def freeze(app: FastAPI, campaign_id: int, customer_id: int) -> None:
-        async with app.state.sessionmaker() as session:
-            stale = await queries.checkout_view(
-                session, campaign_id=campaign_id, customer_id=customer_id, store_day=_now().date()
+        async with app.state.engine.connect() as connection:
+            stale = await queries.one_campaign(
+                connection,
+                customer=CustomerRef(customer_id),
+                campaign_id=campaign_id,
+                code_key=None,
+                store_day=_now().date(),
             )
-        real = queries.checkout_view
+        real = queries.one_campaign
         reads = iter([stale])
 
-        async def first_stale_then_real(session: AsyncSession, **kwargs: Any) -> queries.CheckoutView | None:
-            return next(reads, None) or await real(session, **kwargs)
+        async def first_stale_then_real(connection: AsyncConnection, **kwargs: Any) -> queries.OneCampaign | None:
+            return next(reads, None) or await real(connection, **kwargs)
 
-        monkeypatch.setattr(queries, "checkout_view", first_stale_then_real)
+        monkeypatch.setattr(queries, "one_campaign", first_stale_then_real)
 
     return freeze
 

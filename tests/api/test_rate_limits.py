@@ -354,6 +354,76 @@ ROUTES: dict[str, tuple[str, str, str, int, Request]] = {
         200,
         lambda c, ids: c.get(f"/api/v1/discounts/usage/{ids['customer']}"),
     ),
+    "put customer by external id": (
+        "PUT",
+        "/api/v1/customers/external/{external_id}",
+        "write",
+        201,
+        lambda c, ids: c.put("/api/v1/customers/external/shop-1", json={"name": "Shop customer"}),
+    ),
+    "edit customer": (
+        "PATCH",
+        "/api/v1/customers/{customer_id}",
+        "write",
+        200,
+        lambda c, ids: c.patch(f"/api/v1/customers/{ids['customer']}", json={"name": "Renamed"}),
+    ),
+    "add codes": (
+        "POST",
+        "/api/v1/campaigns/{campaign_id}/codes",
+        "write",
+        201,
+        lambda c, ids: c.post(f"/api/v1/campaigns/{ids['campaign']}/codes", json={"code": "ANOTHER1"}),
+    ),
+    "list codes": (
+        "GET",
+        "/api/v1/campaigns/{campaign_id}/codes",
+        "read",
+        200,
+        lambda c, ids: c.get(f"/api/v1/campaigns/{ids['campaign']}/codes"),
+    ),
+    "codes csv": (
+        "GET",
+        "/api/v1/campaigns/{campaign_id}/codes.csv",
+        "read",
+        200,
+        lambda c, ids: c.get(f"/api/v1/campaigns/{ids['campaign']}/codes.csv"),
+    ),
+    "retire code": (
+        "DELETE",
+        "/api/v1/campaigns/{campaign_id}/codes/{code}",
+        "write",
+        204,
+        lambda c, ids: c.delete(f"/api/v1/campaigns/{ids['campaign']}/codes/RL-CODE"),
+    ),
+    "quote": (
+        "POST",
+        "/api/v1/checkouts/quote",
+        "available",
+        200,
+        lambda c, ids: c.post("/api/v1/checkouts/quote", json={"customer_id": ids["customer"], "cart_value": 500}),
+    ),
+    "checkout": (
+        "POST",
+        "/api/v1/checkouts/",
+        "apply",
+        201,
+        lambda c, ids: c.post("/api/v1/checkouts/", json={"customer_id": ids["customer"], "cart_value": 500}),
+    ),
+    "get checkout": (
+        "GET",
+        "/api/v1/checkouts/{checkout_id}",
+        "read",
+        200,
+        lambda c, ids: c.get(f"/api/v1/checkouts/{ids['checkout']}"),
+    ),
+    "roll back checkout": (
+        "POST",
+        "/api/v1/checkouts/{checkout_id}/rollback",
+        "write",
+        200,
+        lambda c, ids: c.post(f"/api/v1/checkouts/{ids['checkout']}/rollback"),
+    ),
 }
 
 
@@ -379,7 +449,15 @@ async def test_every_rate_limited_answer_carries_the_limit_headers(counted: http
         "/api/v1/discounts/apply",
         json={"campaign_id": campaign["id"], "customer_id": customer["id"], "cart_value": 500},
     )
-    ids = {"customer": customer["id"], "campaign": campaign["id"], "redemption": redemption.json()["id"]}
+    code = await counted.post(f"/api/v1/campaigns/{campaign['id']}/codes", json={"code": "RL-CODE"})
+    checkout = await counted.post("/api/v1/checkouts/", json={"customer_id": customer["id"], "cart_value": 500})
+    assert (code.status_code, checkout.status_code) == (201, 201), (code.text, checkout.text)
+    ids = {
+        "customer": customer["id"],
+        "campaign": campaign["id"],
+        "redemption": redemption.json()["id"],
+        "checkout": checkout.json()["id"],
+    }
 
     response = await send(counted, ids)
     assert response.status_code == expected_status, response.text

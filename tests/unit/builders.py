@@ -12,6 +12,8 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def make_campaign(**overrides: Any) -> Campaign:
     """A running 20%-off cart campaign (cap 500, min cart 100, budget 10,000) unless overridden."""
     fields: dict[str, Any] = {
+        "id": 1,
+        "version": 1,
         "name": "Weekend 20% off",
         "discount_type": "cart",
         "discount_percentage": Decimal("20"),
@@ -25,6 +27,7 @@ def make_campaign(**overrides: Any) -> Campaign:
         "max_discount_amount": Decimal("500.00"),
         "is_targeted": False,
         "is_paused": False,
+        "requires_code": False,
         "timezone": None,
         "deleted_at": None,
     }

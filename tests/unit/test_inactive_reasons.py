@@ -3,17 +3,23 @@
 from datetime import timedelta
 from decimal import Decimal
 
-import pytest
-
-from app.discounts.exceptions import CampaignInactive
-from app.discounts.rules import Checkout, evaluate
+from app.campaigns.rules import Terms
+from app.discounts.rules import Asked, Checkout, Reason, Refusal, evaluate
 from tests.unit.builders import NOW, make_campaign
 
 
 def refusal(**overrides: object) -> str:
-    with pytest.raises(CampaignInactive) as refused:
-        evaluate(make_campaign(**overrides), checkout=Checkout(Decimal("500")), now=NOW, is_target=True, uses_today=0)
-    return refused.value.detail
+    result = evaluate(
+        Terms.of(make_campaign(**overrides)),
+        checkout=Checkout(Decimal("500")),
+        now=NOW,
+        is_target=True,
+        uses_today=0,
+        asked=Asked(by_name=True),
+    )
+    assert isinstance(result, Refusal)
+    assert result.reason == Reason.CAMPAIGN_INACTIVE
+    return result.detail
 
 
 def test_a_paused_campaign_says_it_is_paused() -> None:

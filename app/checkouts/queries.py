@@ -1,0 +1,463 @@
+"""The checkout's SQL: one read, and one write per discount. Statements are built once per shape, with
+bound parameters (building a statement and its cache key costs more than running it), and rows are
+read by name: a row starts with `TERM_COLUMNS`, which become `Terms`, then the named extras.
+
+Reads. A quote (and `available`) reads every campaign that can give this customer a discount, in
+branches that each find their own rows cheaply and select the terms there, never by joining back to
+all campaigns: the live campaigns open to everyone through their partial index, this customer's
+targeted ones through its own target rows, and the campaigns of the codes given through the codes.
+An apply reads one campaign, by id or through its code.
+
+Writes. A discount's writes are guarded, and every guard is checked before anything is written: on
+PostgreSQL one statement first locks the campaign's row if the terms are still the ones priced and
+the budget holds the amount, then the code's row if it has a use left, then counts the day's use if
+it is under the limit, and only when all three hold records the redemption and takes the budget and
+the code's use. A guard that fails writes nothing, so nothing is ever undone. Locks are always taken
+in one order, campaign, code, day's use (a rollback too, after its redemption rows; a checkout of
+two campaigns by campaign id), which rules out deadlocks between checkouts, rollbacks and edits.
+SQLite, whose writers are serialised from BEGIN on, runs the same guards and writes one by one.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    cast,
+    exists,
+    insert,
+    literal,
+    not_,
+    null,
+    or_,
+    select,
+    true,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.campaigns.models import Campaign, CampaignTarget
+from app.campaigns.rules import TERM_COLUMNS, Terms, running_at
+from app.checkouts.models import Checkout
+from app.codes.models import DiscountCode
+from app.core.db import Cents, UtcDateTime
+from app.customers.models import Customer
+from app.discounts.models import DailyUsage, Redemption, RedemptionStatus
+from app.discounts.rules import CodeState
+
+# Parameter names are never column names: in an UPDATE or INSERT, SQLAlchemy would take them as new values.
+_CUSTOMER = bindparam("customer", type_=Integer)
+_EXTERNAL = bindparam("external", type_=String)
+_CAMPAIGN = bindparam("campaign", type_=Integer)
+_CODE_KEY = bindparam("code_key", type_=String)
+_CODE_KEYS = bindparam("code_keys", expanding=True, type_=String)
+_DAY = bindparam("on_day", type_=Date)
+_NOW = bindparam("now", type_=UtcDateTime)
+_CART = bindparam("cart", type_=Cents())
+
+_TERMS_WIDTH = len(TERM_COLUMNS)
+
+
+@dataclass(frozen=True)
+class CustomerRef:
+    """A customer as the checkout names it: the service's id, or the store's own id."""
+
+    id: int | None = None
+    external_id: str | None = None
+
+    def parameters(self) -> dict[str, Any]:
+        return {"customer": self.id} if self.external_id is None else {"external": self.external_id}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A campaign that may give the checkout a discount, as read: its terms, the customer's standing,
+    and the code it was found through (if any)."""
+
+    terms: Terms
+    uses_on_store_day: int
+    is_target: bool
+    code: CodeState | None
+    code_key: str | None
+
+    @classmethod
+    def of(cls, row: Row[Any]) -> "Candidate":
+        code = None
+        if row.code_id is not None:
+            code = CodeState(row.code_id, row.code_text, row.code_max, row.code_used, bool(row.code_retired))
+        return cls(Terms._make(row[1 : 1 + _TERMS_WIDTH]), row.uses or 0, bool(row.is_target), code, row.code_key)
+
+
+def _customer_id(by_external: bool) -> Any:
+    """The customer's id, or NULL: a scalar subquery, so the read answers for a customer that does not exist."""
+    found = select(Customer.id).where(Customer.external_id == _EXTERNAL if by_external else Customer.id == _CUSTOMER)
+    return found.scalar_subquery()
+
+
+def _uses(customer: Any) -> Any:
+    return (
+        select(DailyUsage.uses)
+        .where(DailyUsage.campaign_id == Campaign.id, DailyUsage.customer_id == customer, DailyUsage.day == _DAY)
+        .scalar_subquery()
+        .label("uses")
+    )
+
+
+def _is_target(customer: Any) -> Any:
+    return (
+        exists()
+        .where(CampaignTarget.campaign_id == Campaign.id, CampaignTarget.customer_id == customer)
+        .label("is_target")
+    )
+
+
+def _code_columns(found: bool) -> list[Any]:
+    if found:
+        return [
+            DiscountCode.id.label("code_id"),
+            DiscountCode.code.label("code_text"),
+            DiscountCode.code_key.label("code_key"),
+            DiscountCode.max_redemptions.label("code_max"),
+            DiscountCode.redemptions.label("code_used"),
+            DiscountCode.retired_at.is_not(None).label("code_retired"),
+        ]
+    types = {"code_id": Integer, "code_text": String, "code_key": String, "code_max": Integer, "code_used": Integer}
+    return [
+        *(cast(null(), kind).label(name) for name, kind in types.items()),
+        cast(null(), Boolean).label("code_retired"),
+    ]
+
+
+def _branch(customer: Any, is_target: Any, *, code_found: bool) -> Select[Any]:
+    return select(*TERM_COLUMNS, _uses(customer), is_target, *_code_columns(code_found))
+
+
+@cache
+def offers_statement(*, by_external: bool, with_codes: bool) -> Select[Any]:
+    """Every campaign that may give the customer a discount, with the customer's id (NULL: no such
+    customer) on every row; a customer with nothing to offer gives one row of NULL terms."""
+    customer = _customer_id(True) if by_external else _CUSTOMER
+    live = and_(
+        running_at(_NOW),
+        Campaign.used_budget < Campaign.total_budget,
+        Campaign.min_cart_value <= _CART,
+        not_(Campaign.requires_code),
+    )
+    open_to_all = _branch(customer, true().label("is_target"), code_found=False).where(not_(Campaign.is_targeted), live)
+    targeted = (
+        _branch(customer, true().label("is_target"), code_found=False)
+        .join(CampaignTarget, CampaignTarget.campaign_id == Campaign.id)
+        .where(CampaignTarget.customer_id == customer, Campaign.is_targeted, live)
+    )
+    branches = [open_to_all, targeted]
+    if with_codes:
+        # Every campaign of a code given, running or not: a quote says why each code is not used.
+        branches.append(
+            _branch(customer, _is_target(customer), code_found=True)
+            .join(DiscountCode, DiscountCode.campaign_id == Campaign.id)
+            .where(DiscountCode.code_key.in_(_CODE_KEYS))
+        )
+    candidates = union_all(*branches).subquery("candidate")
+    who = select(_customer_id(by_external).label("customer_id")).subquery("who")
+    return select(who.c.customer_id, *candidates.c).select_from(who).outerjoin(candidates, true())
+
+
+@dataclass(frozen=True)
+class Offers:
+    customer_id: int | None
+    candidates: list[Candidate]
+
+
+async def offers(
+    connection: AsyncConnection,
+    *,
+    customer: CustomerRef,
+    cart_value: Decimal,
+    code_keys: list[str],
+    now: datetime,
+    store_day: date,
+) -> Offers:
+    """Every campaign that may give this customer a discount now (the rules have the last word)."""
+    statement = offers_statement(by_external=customer.external_id is not None, with_codes=bool(code_keys))
+    parameters = {**customer.parameters(), "cart": cart_value, "now": now, "on_day": store_day}
+    if code_keys:
+        parameters["code_keys"] = code_keys
+    rows = (await connection.execute(statement, parameters)).all()
+    return Offers(rows[0].customer_id, [Candidate.of(row) for row in rows if row.id is not None])
+
+
+@cache
+def campaign_statement(*, by_external: bool, by_campaign: bool, by_code: bool) -> Select[Any]:
+    """One campaign, named by id, by one of its codes, or both (then the code must be the campaign's)."""
+    customer = _customer_id(True) if by_external else _CUSTOMER
+    columns = [_customer_id(by_external).label("customer_id"), *TERM_COLUMNS, _uses(customer), _is_target(customer)]
+    if not by_code:
+        return select(*columns, *_code_columns(False)).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
+    statement = select(*columns, *_code_columns(True))
+    if not by_campaign:
+        # Deleted campaigns too: their codes answer code_invalid, like an unknown code.
+        return statement.join(DiscountCode, DiscountCode.campaign_id == Campaign.id).where(
+            DiscountCode.code_key == _CODE_KEY
+        )
+    return statement.outerjoin(
+        DiscountCode, and_(DiscountCode.campaign_id == Campaign.id, DiscountCode.code_key == _CODE_KEY)
+    ).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
+
+
+@dataclass(frozen=True)
+class OneCampaign:
+    customer_id: int | None
+    candidate: Candidate
+
+
+async def one_campaign(
+    connection: AsyncConnection,
+    *,
+    customer: CustomerRef,
+    campaign_id: int | None,
+    code_key: str | None,
+    store_day: date,
+) -> OneCampaign | None:
+    """The campaign an apply names, with the customer's standing; None when there is no such campaign
+    (or, named by code alone, no such code)."""
+    statement = campaign_statement(
+        by_external=customer.external_id is not None, by_campaign=campaign_id is not None, by_code=code_key is not None
+    )
+    parameters = {**customer.parameters(), "campaign": campaign_id, "code_key": code_key, "on_day": store_day}
+    row = (await connection.execute(statement, parameters)).first()
+    if row is None:
+        return None
+    return OneCampaign(row.customer_id, Candidate.of(row))
+
+
+_USES_ON = select(DailyUsage.uses).where(
+    DailyUsage.campaign_id == _CAMPAIGN, DailyUsage.customer_id == _CUSTOMER, DailyUsage.day == _DAY
+)
+
+
+async def uses_on(connection: AsyncConnection, *, campaign_id: int, customer_id: int | None, day: date) -> int:
+    """The customer's uses on another day than the store's (a campaign with a time zone of its own)."""
+    if customer_id is None:
+        return 0
+    uses = await connection.scalar(_USES_ON, {"campaign": campaign_id, "customer": customer_id, "on_day": day})
+    return int(uses or 0)
+
+
+# --- writes ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Use:
+    """One discount's writes: the use counted, the redemption recorded, the budget and the code's use taken."""
+
+    terms: Terms
+    code: CodeState | None
+    customer_id: int
+    day: date
+    cart_value: Decimal
+    delivery_charge: Decimal
+    amount: Decimal
+    now: datetime
+    checkout_id: int | None = None
+
+    def redemption(self) -> dict[str, Any]:
+        """The redemption's columns as it is recorded (and, with its id, answered)."""
+        return {
+            "campaign_id": self.terms.id,
+            "campaign_version": self.terms.version,
+            "customer_id": self.customer_id,
+            "checkout_id": self.checkout_id,
+            "code_id": self.code.id if self.code else None,
+            "code": self.code.code if self.code else None,
+            "discount_type": self.terms.discount_type,
+            "cart_value": self.cart_value,
+            "delivery_charge": self.delivery_charge,
+            "discount_amount": self.amount,
+            "usage_day": self.day,
+            "created_at": self.now,
+            "status": RedemptionStatus.APPLIED.value,
+        }
+
+    def parameters(self) -> dict[str, Any]:
+        return {
+            "campaign": self.terms.id,
+            "terms_version": self.terms.version,
+            "customer": self.customer_id,
+            "on_day": self.day,
+            "limit": self.terms.max_usage_per_customer_per_day,
+            "code_ref": self.code.id if self.code else None,
+            "amount": self.amount,
+            "now": self.now,
+            **{f"new_{name}": value for name, value in self.redemption().items()},
+        }
+
+
+# What a new redemption's row holds: every column but its id and what a rollback sets (`Use.redemption`).
+_REDEMPTION_COLUMNS = [
+    column.name
+    for column in Redemption.__table__.columns
+    if column.name not in ("id", "rolled_back_at", "rollback_reason")
+]
+_NEW_REDEMPTION = {
+    name: bindparam(f"new_{name}", type_=Redemption.__table__.c[name].type) for name in _REDEMPTION_COLUMNS
+}
+_LIMIT = bindparam("limit", type_=Integer)
+_AMOUNT = bindparam("amount", type_=Cents())
+_CODE_REF = bindparam("code_ref", type_=Integer)
+
+# The guards, each read under a row lock on PostgreSQL: still the terms priced, still running, and the
+# budget holds the amount; the code not retired and with a use left.
+_BUDGET_HOLDS = (
+    select(Campaign.id)
+    .where(
+        Campaign.id == _CAMPAIGN,
+        Campaign.version == bindparam("terms_version", type_=Integer),
+        running_at(_NOW),
+        Campaign.used_budget + _AMOUNT <= Campaign.total_budget,
+    )
+    .with_for_update()
+)
+_CODE_HOLDS = (
+    select(DiscountCode.id)
+    .where(
+        DiscountCode.id == _CODE_REF,
+        DiscountCode.retired_at.is_(None),
+        or_(DiscountCode.max_redemptions.is_(None), DiscountCode.redemptions < DiscountCode.max_redemptions),
+    )
+    .with_for_update()
+)
+
+
+def _count_use(insert: Any, guards_hold: ColumnElement[bool] | None = None) -> Any:
+    """The day's use, counted only while below the limit (copied into the row for its CHECK)."""
+    values = select(
+        _CAMPAIGN.label("campaign_id"),
+        _CUSTOMER.label("customer_id"),
+        _DAY.label("day"),
+        literal(1).label("uses"),
+        _LIMIT.label("usage_limit"),
+    )
+    if guards_hold is not None:
+        values = values.where(guards_hold)
+    return (
+        insert(DailyUsage)
+        .from_select(["campaign_id", "customer_id", "day", "uses", "usage_limit"], values)
+        .on_conflict_do_update(
+            index_elements=[DailyUsage.campaign_id, DailyUsage.customer_id, DailyUsage.day],
+            set_={"uses": DailyUsage.uses + 1, "usage_limit": _LIMIT},
+            where=DailyUsage.uses < _LIMIT,
+        )
+        .returning(DailyUsage.uses)
+    )
+
+
+def _take_budget(of: Any) -> Any:
+    return update(Campaign).where(Campaign.id.in_(of)).values(used_budget=Campaign.used_budget + _AMOUNT)
+
+
+def _take_code_use(of: Any) -> Any:
+    return update(DiscountCode).where(DiscountCode.id.in_(of)).values(redemptions=DiscountCode.redemptions + 1)
+
+
+def _write_in_one_statement() -> Any:
+    budget = _BUDGET_HOLDS.cte("budget")
+    code = _CODE_HOLDS.where(exists(select(budget.c.id))).cte("code")
+    guards_hold = and_(exists(select(budget.c.id)), or_(_CODE_REF.is_(None), exists(select(code.c.id))))
+    counted = _count_use(postgresql.insert, guards_hold).cte("counted")
+    recorded = (
+        postgresql.insert(Redemption)
+        .from_select(list(_NEW_REDEMPTION), select(*_NEW_REDEMPTION.values()).select_from(counted))
+        .returning(Redemption.id)
+        .cte("recorded")
+    )
+    was_recorded = exists(select(recorded.c.id))
+    code_taken = _take_code_use(select(code.c.id)).where(was_recorded).returning(DiscountCode.id).cte("code_taken")
+    spent = _take_budget(select(budget.c.id)).where(was_recorded).returning(Campaign.id).cte("spent")
+    return select(
+        select(recorded.c.id).scalar_subquery().label("redemption_id"),
+        exists(select(spent.c.id)).label("spent"),
+        exists(select(code_taken.c.id)).label("code_taken"),
+    )
+
+
+_WRITE_POSTGRESQL = _write_in_one_statement()
+_GUARDS_SQLITE = select(exists(_BUDGET_HOLDS).label("budget"), exists(_CODE_HOLDS).label("code"))
+_COUNT_USE_SQLITE = _count_use(sqlite.insert)
+_RECORD_SQLITE = sqlite.insert(Redemption).values(_NEW_REDEMPTION).returning(Redemption.id)
+_TAKE_BUDGET_SQLITE = _take_budget([_CAMPAIGN])
+_TAKE_CODE_USE_SQLITE = _take_code_use([_CODE_REF])
+
+
+async def write_use(connection: AsyncConnection, use: Use) -> int | None:
+    """Count the day's use, record the redemption, take the budget and the code's use, if every guard
+    holds; the new redemption's id, or None when one did not and nothing was written (the campaign or
+    the code changed since it was read, or the day's limit was reached meanwhile: read again)."""
+    parameters = use.parameters()
+    if connection.dialect.name == "postgresql":
+        row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
+        if row.redemption_id is None:
+            return None
+        # The guards held under their locks, so the writes they allowed cannot have missed.
+        if not row.spent or (use.code is not None and not row.code_taken):
+            raise RuntimeError(f"a checkout's writes went astray after its guards held: {row}")
+        return int(row.redemption_id)
+    guards = (await connection.execute(_GUARDS_SQLITE, parameters)).one()
+    if not guards.budget or (use.code is not None and not guards.code):
+        return None
+    if (await connection.execute(_COUNT_USE_SQLITE, parameters)).first() is None:
+        return None
+    redemption_id: int = (await connection.execute(_RECORD_SQLITE, parameters)).scalar_one()
+    await connection.execute(_TAKE_BUDGET_SQLITE, parameters)
+    if use.code is not None:
+        await connection.execute(_TAKE_CODE_USE_SQLITE, parameters)
+    return redemption_id
+
+
+_NEW_CHECKOUT = (
+    insert(Checkout)
+    .values(
+        customer_id=_CUSTOMER,
+        cart_value=_CART,
+        delivery_charge=bindparam("delivery", type_=Cents()),
+        total_discount=bindparam("total", type_=Cents()),
+        rejected=bindparam("rejected_codes", type_=String),
+        status=RedemptionStatus.APPLIED.value,
+        created_at=_NOW,
+    )
+    .returning(Checkout.id)
+)
+
+
+async def insert_checkout(
+    connection: AsyncConnection,
+    *,
+    customer_id: int,
+    cart_value: Decimal,
+    delivery_charge: Decimal,
+    total: Decimal,
+    rejected: str,
+    now: datetime,
+) -> int:
+    parameters = {
+        "customer": customer_id,
+        "cart": cart_value,
+        "delivery": delivery_charge,
+        "total": total,
+        "rejected_codes": rejected,
+        "now": now,
+    }
+    checkout_id: int = (await connection.execute(_NEW_CHECKOUT, parameters)).scalar_one()
+    return checkout_id
