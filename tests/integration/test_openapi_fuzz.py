@@ -48,6 +48,7 @@ def seed_data(base_url: str) -> None:
 
 
 @pytest.mark.integration
+@pytest.mark.timeout(480)  # schemathesis' own budget (420 s below, for a deeper FUZZ_MAX_EXAMPLES) and the servers
 def test_schemathesis_finds_no_server_error_no_lie_in_the_schema_and_no_undocumented_answer(tmp_path: Path) -> None:
     config = tmp_path / "schemathesis.toml"
     config.write_text(CONFIG)
