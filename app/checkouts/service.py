@@ -272,6 +272,7 @@ async def create(
             )
         customer_id = customer_id or await _customer_id(session, order.customer, priced.customer_id, now)
         savepoint = await session.begin_nested()
+        connection = await session.connection()  # the session emits SAVEPOINT as it hands the connection out
         checkout_id = await queries.insert_checkout(
             connection,
             customer_id=customer_id,
