@@ -78,10 +78,16 @@ def _ids(text: str) -> list[int | str]:
     ]
 
 
+def whole_number(text: str) -> int | str:
+    """A count as an int; anything else (a sign, letters, thousands of digits) goes on as text, for
+    the schema to refuse with its own message."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) < 19 else text
+
+
 def _value(form: Form, name: str, zone: ZoneInfo) -> tuple[bool, Any]:
     """(given, value) of one field: a field left empty is not given, unless null means something."""
     text = _text(form, name)
-    if name == "is_targeted":
+    if name in ("is_targeted", "requires_code"):
         return True, text in ("on", "true", "1")
     if name == "target_customer_ids":
         return True, _ids(text)
@@ -94,7 +100,7 @@ def _value(form: Form, name: str, zone: ZoneInfo) -> tuple[bool, Any]:
     if name in _DATES:
         return True, _instant(text, zone)
     if name == "max_usage_per_customer_per_day":
-        return True, int(text) if text.isascii() and text.isdigit() and len(text) < 19 else text
+        return True, whole_number(text)
     return True, text  # names and money go to the schema as written
 
 
@@ -159,6 +165,7 @@ def new_campaign_form(now: datetime, store_timezone: str) -> dict[str, str]:
         "min_cart_value": "0",
         "max_usage_per_customer_per_day": "1",
         "is_targeted": "",
+        "requires_code": "",
         "target_customer_ids": "",
         "sample_cart": "100",
         "sample_delivery": "5",
@@ -185,6 +192,7 @@ def campaign_form(campaign: Campaign, target_ids: Sequence[int] | None, store_ti
         "min_cart_value": _money_text(campaign.min_cart_value),
         "max_usage_per_customer_per_day": str(campaign.max_usage_per_customer_per_day),
         "is_targeted": "on" if campaign.is_targeted else "",
+        "requires_code": "on" if campaign.requires_code else "",
         "target_customer_ids": ", ".join(map(str, target_ids or ())),
         # The terms' version the form shows: a save from an older one is refused, not merged.
         "version": str(campaign.version),

@@ -229,6 +229,8 @@ def _form_values(html: str) -> dict[str, str]:
     values["discount_kind"] = re.search(r'name="discount_kind" value="([^"]+)" checked', html).group(1)  # type: ignore[union-attr]
     if re.search(r'id="is_targeted" name="is_targeted" checked', html):
         values["is_targeted"] = "on"
+    if re.search(r'id="requires_code" name="requires_code"[^>]* checked', html):
+        values["requires_code"] = "on"
     return {name: text.replace("&amp;", "&") for name, text in values.items()}
 
 
