@@ -35,6 +35,10 @@ FLASH_MESSAGES = frozenset(
         "Campaign resumed.",
         "Campaign deleted.",
         "Redemption rolled back.",
+        "Checkout rolled back.",
+        "Code added.",
+        "Codes generated.",
+        "Code retired.",
     }
 )
 

@@ -1,20 +1,21 @@
-"""The console's campaign pages: list, detail (burn chart, history, targets), create with a live
+"""The console's campaign pages: list, detail (burn chart, history, targets, codes), create with a live
 preview, edit, pause and resume, delete. Each handler calls the same service functions as the API
 and validates with the API's schemas (through `forms`), so rules and messages are the API's."""
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from markupsafe import escape
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import burn_display, forms
+from app.admin import burn_display, code_forms, forms
 from app.admin.preview import discount_text
 from app.admin.sessions import ConsoleUserDep, CsrfDep, EditorDep
 from app.admin.templating import PageNotFound, render
@@ -62,8 +63,18 @@ async def _load(session: AsyncSession, value: str) -> Campaign:
         raise PageNotFound("campaign") from None
 
 
+# How app.codes.service's audit events read in a campaign's history.
+_CODE_EVENTS = {
+    "code_added": "Code added: {code}",
+    "codes_generated": "{count:,} codes generated from {pattern} (batch {batch_id})",
+    "code_retired": "Code retired: {code}",
+}
+
+
 def _what_changed(event: AuditEvent) -> str:
     """An audit event in a line: "Paused", "Created", "name: Old → New; total_budget: 100 → 200"."""
+    if event.action in _CODE_EVENTS:
+        return _CODE_EVENTS[event.action].format(**json.loads(event.changes))
     if event.action not in ("updated", "status_changed"):
         return event.action.replace("_", " ").capitalize()
     changes = json.loads(event.changes)
@@ -199,40 +210,62 @@ async def campaign_page(
     now: NowDep,
     settings: SettingsDep,
     targets_page: str | None = None,
-    history_page_text: Annotated[str | None, Query(alias="history_page")] = None,
+    history_page: str | None = None,
+    codes_page: str | None = None,
 ) -> Response:
     campaign = await _load(session, campaign_id)
-    timezone = campaign.timezone or settings.store_timezone
-    number = forms.page_number(targets_page)
+    pages = DetailPages(
+        targets=forms.page_number(targets_page),
+        history=forms.page_number(history_page),
+        codes=forms.page_number(codes_page),
+    )
+    context = await detail_context(session, campaign, now=now, store_timezone=settings.store_timezone, pages=pages)
+    return render(request, "campaigns/detail.html", context)
+
+
+@dataclass(frozen=True)
+class DetailPages:
+    """Which page of each paged list a campaign's page shows."""
+
+    targets: int = 1
+    history: int = 1
+    codes: int = 1
+
+
+async def detail_context(
+    session: AsyncSession, campaign: Campaign, *, now: datetime, store_timezone: str, pages: DetailPages
+) -> dict[str, Any]:
+    """Everything a campaign's page shows (the codes' forms empty): for the page itself, and for a code
+    form sent back to it with its errors."""
+    timezone = campaign.timezone or store_timezone
     target_count = await service.count_targets(session, campaign_id=campaign.id)
-    target_ids = await _target_page(session, campaign.id, number) if target_count else []
+    target_ids = await _target_page(session, campaign.id, pages.targets) if target_count else []
     series, run_out = await burn.campaign_burn(session, campaign=campaign, now=now, timezone=timezone)
-    history_page = forms.page_number(history_page_text)
     events = await service.history(
-        session, campaign_id=campaign.id, skip=(history_page - 1) * HISTORY_SHOWN, limit=HISTORY_SHOWN + 1
+        session, campaign_id=campaign.id, skip=(pages.history - 1) * HISTORY_SHOWN, limit=HISTORY_SHOWN + 1
     )
     rows = [
         (burn_display.label_text(label, series.size, timezone), per_bucket, spent)
         for label, per_bucket, spent in zip(series.labels, series.per_bucket, series.spent, strict=False)
     ]
-    context = {
+    return {
         "nav": "campaigns",
         "campaign": campaign,
         "status": status_label(campaign, now),
         "timezone": timezone,
         "target_count": target_count,
         "target_ids": target_ids,
-        "targets_page": number,
-        "targets_has_next": number * TARGETS_PAGE_SIZE < target_count,
+        "targets_page": pages.targets,
+        "targets_has_next": pages.targets * TARGETS_PAGE_SIZE < target_count,
         "burn": burn_display.chart_data(series, timezone),
         "burn_rows": rows,
         "per": burn_display.bucket_name(series.size),
         "run_out": burn_display.run_out_text(run_out, now, timezone),
         "history": [(event, _what_changed(event)) for event in events[:HISTORY_SHOWN]],
-        "history_page": history_page,
+        "history_page": pages.history,
         "history_has_next": len(events) > HISTORY_SHOWN,
+        **await code_forms.codes_section(session, campaign_id=campaign.id, page=pages.codes),
     }
-    return render(request, "campaigns/detail.html", context)
 
 
 # --- edit ---------------------------------------------------------------------------------------
