@@ -96,20 +96,25 @@ async def used_budget(api: httpx.AsyncClient, campaign: dict[str, Any]) -> float
 async def test_search_finds_customers_by_part_of_a_name_or_email_or_by_exact_id(
     console: SignIn, api: httpx.AsyncClient
 ) -> None:
-    ada = await create_customer(api, name="Ada Lovelace", email="ada@analytical.example")
-    grace = await create_customer(api, name="Grace Hopper", email="grace@navy.example")
+    ada = await create_customer(api, name="Ada Lovelace", email="ada@analytical.example", external_id="shop-1815")
+    grace = await create_customer(api, name="Grace Hopper", email="grace@navy.example", external_id="1906")
     await create_customer(api, name="Alan Turing", email="alan@bletchley.example")
     reader = await console("read")
 
     async def names(query: str) -> list[str]:
         page = await reader.client.get("/admin/customers", params={"q": query})
         assert page.status_code == 200
-        return [row[0] for row in rows(page.text, "customers") if len(row) == 3]  # not the "no customer" row
+        return [row[0] for row in rows(page.text, "customers") if len(row) == 4]  # not the "no customer" row
 
     everyone = await reader.client.get("/admin/customers")
     assert "<h1>Customers</h1>" in everyone.text
     assert "3 customers" in everyone.text
-    assert rows(everyone.text, "customers")[0][:2] == ["Alan Turing", "alan@bletchley.example"], "newest first"
+    assert [row[:3] for row in rows(everyone.text, "customers")] == [
+        ["Alan Turing", "alan@bletchley.example", "—"],
+        ["Grace Hopper", "grace@navy.example", "1906"],
+        ["Ada Lovelace", "ada@analytical.example", "shop-1815"],
+    ], "newest first, with the store's id for each (— when it has none)"
+    assert "or the store's own id for them (the external id, exactly)" in everyone.text
     assert f'href="/admin/customers/{ada["id"]}">Ada Lovelace</a>' in everyone.text
 
     assert await names("hopper") == ["Grace Hopper"], "part of a name, any case"
@@ -119,6 +124,10 @@ async def test_search_finds_customers_by_part_of_a_name_or_email_or_by_exact_id(
     assert await names(f"#{ada['id']}") == ["Ada Lovelace"]
     assert await names("99999999999999999999") == []
     assert await names("%") == [], "LIKE wildcards are plain characters"
+    assert await names("shop-1815") == ["Ada Lovelace"], "the store's id, exactly"
+    assert await names("SHOP-1815") == [], "an external id is matched exactly"
+    assert await names("shop-18") == []
+    assert await names("1906") == ["Grace Hopper"], "a number is an id or an external id"
     nobody = await reader.client.get("/admin/customers", params={"q": "nobody"})
     assert "0 customers" in nobody.text
     assert "No customer matches “nobody”." in nobody.text

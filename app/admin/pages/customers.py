@@ -1,7 +1,9 @@
-"""Customers: search them, see one customer's redemptions, roll one back (with a reason).
+"""Customers: search them, see one customer's checkouts and redemptions, roll a redemption back (with
+a reason; a whole checkout's rollback is in pages/checkouts.py).
 
-Every query is a service function (customers.service.search, discounts.service.customer_redemptions);
-the rollback is discounts.service.rollback, the function the API's rollback route calls.
+Every query is a service function (customers.service.search, discounts.service.customer_redemptions)
+or the console's list of checkouts (app/admin/checkout_list.py); the rollback is
+discounts.service.rollback, the function the API's rollback route calls.
 """
 
 from typing import Annotated
@@ -12,7 +14,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.admin import forms
+from app.admin import checkout_list, forms
 from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, CsrfDep, EditorDep
 from app.admin.templating import PageNotFound, render
 from app.auth.models import Scope
@@ -29,6 +31,7 @@ router = APIRouter()
 
 CUSTOMERS_PER_PAGE = 50
 REDEMPTIONS_PER_PAGE = 25
+CHECKOUTS_PER_PAGE = 25
 ROLLED_BACK = "Redemption rolled back."
 REASON_NEEDED = "Say why it is rolled back, for example: order 1234 cancelled."
 
@@ -87,7 +90,7 @@ async def customer_list(
     )
 
 
-async def _customer(session: AsyncSession, customer_id: str, *, what: str = "customer") -> Customer:
+async def load_customer(session: AsyncSession, customer_id: str, *, what: str = "customer") -> Customer:
     try:
         return await customers_service.get(session, customer_id=_id(customer_id, what))
     except CustomerNotFound:
@@ -96,12 +99,21 @@ async def _customer(session: AsyncSession, customer_id: str, *, what: str = "cus
 
 @router.get("/customers/{customer_id}")
 async def customer_page(
-    request: Request, user: ConsoleUserDep, session: ReadSessionDep, customer_id: str, page: str | None = None
+    request: Request,
+    user: ConsoleUserDep,
+    session: ReadSessionDep,
+    customer_id: str,
+    page: str | None = None,
+    checkouts_page: str | None = None,
 ) -> Response:
-    customer = await _customer(session, customer_id)
+    customer = await load_customer(session, customer_id)
     number = forms.page_number(page)
     redemptions, total = await discounts_service.customer_redemptions(
         session, customer_id=customer.id, skip=(number - 1) * REDEMPTIONS_PER_PAGE, limit=REDEMPTIONS_PER_PAGE
+    )
+    checkouts_number = forms.page_number(checkouts_page)
+    checkouts, checkout_total = await checkout_list.customer_checkouts(
+        session, customer_id=customer.id, skip=(checkouts_number - 1) * CHECKOUTS_PER_PAGE, limit=CHECKOUTS_PER_PAGE
     )
     return render(
         request,
@@ -113,6 +125,10 @@ async def customer_page(
             "total": total,
             "page": number,
             "has_next": number * REDEMPTIONS_PER_PAGE < total,
+            "checkouts": checkouts,
+            "checkout_total": checkout_total,
+            "checkouts_page": checkouts_number,
+            "checkouts_has_next": checkouts_number * CHECKOUTS_PER_PAGE < checkout_total,
             "may_roll_back": may_roll_back(user),
         },
     )
@@ -139,7 +155,7 @@ async def _redemption(
 async def rollback_page(
     request: Request, user: RollbackUserDep, session: ReadSessionDep, customer_id: str, redemption_id: str
 ) -> Response:
-    customer = await _customer(session, customer_id, what=_ROLLBACK)
+    customer = await load_customer(session, customer_id, what=_ROLLBACK)
     redemption = await _redemption(session, customer, redemption_id)
     return _confirmation(request, customer, redemption)
 
@@ -169,7 +185,7 @@ def _confirmation(
     )
 
 
-def _reason(text: str) -> RollbackRequest:
+def rollback_request(text: str) -> RollbackRequest:
     """The API's rollback body, with a reason the console insists on (the API leaves it optional):
     whoever looks at the ledger later should see why the money went back."""
     if not text.strip():
@@ -190,10 +206,10 @@ async def rollback(
     redemption_id: str,
     reason: Annotated[str, Form()] = "",
 ) -> Response:
-    customer = await _customer(session, customer_id, what=_ROLLBACK)
+    customer = await load_customer(session, customer_id, what=_ROLLBACK)
     redemption = await _redemption(session, customer, redemption_id)
     try:
-        data = _reason(reason)
+        data = rollback_request(reason)
     except ValueError as problem:
         errors = {"reason": str(problem)}
         return _confirmation(request, customer, redemption, reason=reason, errors=errors, status_code=422)
