@@ -237,6 +237,25 @@ def test_the_campaign_page_shows_every_field_and_its_burn(
     screenshot(page, "campaign")
 
 
+def test_the_campaign_page_lists_its_codes(page: Page, console: Console, store: Store, screenshot: Screenshot) -> None:
+    campaign_id = store.campaigns["Newsletter: 10 off"]
+    with console.api() as api:
+        for body in (
+            {"code": "NEWS10", "max_redemptions": None},
+            {"generate": 6, "pattern": "NL-####-####", "max_redemptions": 1},
+        ):
+            assert api.post(f"/campaigns/{campaign_id}/codes", json=body).status_code == 201
+        retired = api.get(f"/campaigns/{campaign_id}/codes").json()[-1]["code"]
+        assert api.delete(f"/campaigns/{campaign_id}/codes/{retired}").status_code == 204
+    sign_in(page, console.admin_key)
+    page.goto(f"/admin/campaigns/{campaign_id}#codes")
+    expect(page.locator("#code-count")).to_contain_text("7 codes")
+    expect(page.locator("#code-table tbody tr")).to_have_count(7)
+    expect(page.locator("#code-table tbody tr").last.get_by_role("button", name="Retire")).to_have_count(0)
+    page.locator("#codes").scroll_into_view_if_needed()
+    screenshot(page, "campaign-codes", full_page=False)
+
+
 def test_the_customer_page_lists_redemptions_newest_first(
     page: Page, console: Console, store: Store, screenshot: Screenshot
 ) -> None:
