@@ -1,7 +1,7 @@
 """The `console` scenario: each main page of the admin console, timed with a store's worth of data.
 
 Issue 11: every console page answers in under 100 ms on the local machine with 10,000 campaigns and
-100,000 redemptions. This loads the `crowd` database (10,000 campaigns: bench/data.py) plus 100,000
+100,000 redemptions. This loads the `console` database (10,000 campaigns: bench/data.py) plus 100,000
 redemptions by COPY (spread over the 100 live campaigns since each started, at most 14 days back, 3 %
 rolled back, the budgets and daily uses brought in line and checked: `reconcile` must be clean), starts
 the service as production runs it, signs in to the console with the admin key as a browser does (the
@@ -221,8 +221,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 def run(database_server_url: str, *, workers: int, requests: int, say: Callable[[str], None] = print) -> dict[str, Any]:
     """Load, serve, sign in, time every page. Returns the figures (and `failures`: pages over target)."""
     say(f"\n== console: each page, {requests} requests after {WARMUP_REQUESTS} of warm-up, one client")
-    say(f"loading 10,000 campaigns (crowd) and {REDEMPTIONS:,} redemptions (scratch, on {database_server_url}) ...")
-    with bench_database(database_server_url, crowd=True) as database:
+    say(f"loading 10,000 campaigns (console) and {REDEMPTIONS:,} redemptions (scratch, on {database_server_url}) ...")
+    with bench_database(database_server_url, "console") as database:
         counts = asyncio.run(_load_redemptions(database.url, count=REDEMPTIONS))
         say(f"  {counts}")
         if problems := ledger.ledger_problems(database.url):

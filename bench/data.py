@@ -6,8 +6,13 @@ recorded statement is never mistaken for a small constant such as a version or a
 
 - `base`: 2,000 shoppers and 100 live campaigns (the first, the hot one, created through the API
   with the admin key; the other 99 a mix of cart/delivery, percentage/flat, minimum carts and caps).
-- `crowd`: `base` plus 9,900 campaigns no shopper can use (ended, paused, exhausted, or targeted
-  at 12,000 other customers, a few of them at 10,000+), so that about 100 of 10,000 can match.
+- `crowd` (available among 10,000 campaigns, issue 16's shape): `base` plus 5,000 ended campaigns open to
+  everyone and 5,000 live ones each targeted at one of 12,000 other customers: 100 of 10,100 can match.
+- `console` (the console's pages): `base` plus 9,900 campaigns no shopper can use (ended, paused,
+  exhausted, or targeted at 12,000 other customers, a few of them at 10,000+).
+- `checkout` (quote, checkout and code generation, issue 16): the 2,000 shoppers and two campaigns made
+  through the API: a cart campaign that needs a code, with one shared code without a limit
+  (`SHARED_CODE`), and a delivery campaign open to all. Every checkout takes both.
 
 Every generated campaign is first validated by the API's own `CampaignCreate`, and exhausted ones
 get the redemption and daily use that spent their budget, so `python -m app reconcile` is clean.
@@ -35,6 +40,9 @@ FIRST_CUSTOMER = 100_001
 FIRST_CAMPAIGN = 5_001
 LIVE = 100
 CROWD = 9_900
+CROWD_ENDED = 5_000
+CROWD_TARGETED = 5_000
+SHARED_CODE = "BENCH-SHARED-1"
 HOT_BUDGET = Decimal("100000000.00")
 LIVE_BUDGET = Decimal("10000000.00")
 # High enough that a run never meets it (pgbench re-uses a recorded limit for every campaign of a
@@ -121,6 +129,18 @@ def _crowd_campaign(rng: random.Random, number: int, now: datetime, others: list
     return spec
 
 
+def _plan_campaign(rng: random.Random, number: int, now: datetime, others: list[int]) -> dict[str, Any]:
+    """One of issue 16's 10,000 (available-10k plan, 2026-12-06): the first 5,000 ended and open to all,
+    the next 5,000 live and targeted at one other customer each."""
+    spec = {**_live_campaign(rng, number, now), "name": f"Crowd {number}"}
+    if number < CROWD_ENDED:
+        spec["start_date"] = now - timedelta(days=rng.randint(40, 90))
+        spec["end_date"] = now - timedelta(days=rng.randint(1, 30))
+    else:
+        spec.update(is_targeted=True, target_customer_ids=[rng.choice(others)])
+    return spec
+
+
 def _validated(spec: dict[str, Any]) -> dict[str, Any]:
     """The spec as the API would store it, or the API's own ValidationError."""
     api_fields = {name: value for name, value in spec.items() if name in CampaignCreate.model_fields}
@@ -166,13 +186,56 @@ async def _create_hot_campaign(transport: httpx.AsyncBaseTransport, admin_key: s
     return campaign_id
 
 
+def checkout_campaign_payloads(now: datetime) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The `checkout` database's two campaigns: 20% off carts (at most 50) with a code, and free delivery."""
+    common = {
+        "start_date": (now - timedelta(days=1)).isoformat(),
+        "end_date": (now + timedelta(days=30)).isoformat(),
+        "total_budget": str(HOT_BUDGET),
+        "max_usage_per_customer_per_day": 1_000_000,
+        "min_cart_value": 0,
+    }
+    cart = {
+        **common,
+        "name": "Code: 20% off the cart",
+        "discount_type": "cart",
+        "discount_percentage": 20,
+        "max_discount_amount": 50,
+        "requires_code": True,
+    }
+    delivery = {**common, "name": "Free delivery", "discount_type": "delivery", "discount_percentage": 100}
+    return cart, delivery
+
+
+async def _create_checkout_campaigns(transport: httpx.AsyncBaseTransport, admin_key: str) -> list[int]:
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://bench", headers={"Authorization": f"Bearer {admin_key}"}
+    ) as client:
+        made = []
+        for payload in checkout_campaign_payloads(datetime.now(UTC)):
+            response = await client.post("/api/v1/campaigns/", json=payload)
+            if response.status_code != 201:
+                raise RuntimeError(f"creating a checkout campaign failed: {response.status_code} {response.text}")
+            made.append(int(response.json()["id"]))
+        response = await client.post(
+            f"/api/v1/campaigns/{made[0]}/codes", json={"code": SHARED_CODE, "max_redemptions": None}
+        )
+        if response.status_code != 201:
+            raise RuntimeError(f"adding the shared code failed: {response.status_code} {response.text}")
+    return made
+
+
+KINDS = ("base", "crowd", "console", "checkout")
+
+
 async def load(
-    database_url: str, *, crowd: bool, transport: httpx.AsyncBaseTransport, admin_key: str, seed: int = 10
+    database_url: str, *, kind: str, transport: httpx.AsyncBaseTransport, admin_key: str, seed: int = 10
 ) -> dict[str, int]:
-    """Fill a freshly migrated database; `transport` reaches the service (the hot campaign is made
-    through the API). Returns what was loaded, for the report."""
+    """Fill a freshly migrated database of `kind` (KINDS); `transport` reaches the service (the hot
+    campaign, and the checkout database's campaigns, are made through the API). Returns what was loaded."""
     rng = random.Random(seed)
     now = datetime.now(UTC)
+    crowd = kind in ("crowd", "console")
     connection = await asyncpg.connect(plain_dsn(database_url))
     try:
         await _copy_customers(connection, LAYOUT.customer_first, SHOPPERS, "shopper", now)
@@ -180,12 +243,21 @@ async def load(
             await _copy_customers(connection, LAYOUT.others.start, OTHERS, "other", now)
         await connection.execute("SELECT setval(pg_get_serial_sequence('customers', 'id'), max(id)) FROM customers")
         await connection.execute(f"SELECT setval(pg_get_serial_sequence('campaigns', 'id'), {FIRST_CAMPAIGN - 1})")
+        if kind == "checkout":
+            made = await _create_checkout_campaigns(transport, admin_key)
+            await connection.execute("ANALYZE")
+            return {"customers": SHOPPERS, "campaigns": len(made), "discount_codes": 1}
         await _create_hot_campaign(transport, admin_key)
 
         specs = [(LAYOUT.hot_campaign + n, _validated(_live_campaign(rng, n, now))) for n in range(1, LIVE)]
-        if crowd:
-            others = list(LAYOUT.others)
-            first = FIRST_CAMPAIGN + LIVE
+        others = list(LAYOUT.others)
+        first = FIRST_CAMPAIGN + LIVE
+        if kind == "crowd":
+            specs += [
+                (first + n, _validated(_plan_campaign(rng, n, now, others)))
+                for n in range(CROWD_ENDED + CROWD_TARGETED)
+            ]
+        elif kind == "console":
             specs += [(first + n, _validated(_crowd_campaign(rng, n, now, others))) for n in range(CROWD)]
         async with connection.transaction():
             await connection.copy_records_to_table(
@@ -253,22 +325,25 @@ async def _spend_exhausted(
 
 @dataclass(frozen=True)
 class BenchDatabase:
-    name: str  # "base" or "crowd"
+    name: str  # one of KINDS
     url: str
     keys: Keys
     counts: dict[str, int]
 
 
 @contextmanager
-def bench_database(server_url: str, *, crowd: bool) -> Iterator[BenchDatabase]:
-    """A scratch database on `server_url`, migrated, with its API keys and its data; dropped afterwards."""
-    label = "crowd" if crowd else "base"
+def bench_database(server_url: str, kind: str) -> Iterator[BenchDatabase]:
+    """A scratch database of `kind` (KINDS) on `server_url`, migrated, with its API keys and its data;
+    dropped afterwards."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown bench database {kind!r}: one of {', '.join(KINDS)}")
+    label = kind
     with scratch_database_on(server_url, prefix=f"bench_{label}") as url:
         keys = create_keys(url, new_secret())
 
         async def fill() -> dict[str, int]:
             async with in_process(url, keys.secret) as (_app, transport):
-                return await load(url, crowd=crowd, transport=transport, admin_key=keys.admin)
+                return await load(url, kind=kind, transport=transport, admin_key=keys.admin)
 
         counts = asyncio.run(fill())
         yield BenchDatabase(name=label, url=url, keys=keys, counts=counts)

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.data import SHARED_CODE
 from bench.scenarios import Scenario
 from bench.sql import SQL_DIR
 from tests.integration.live_server import plain_dsn
@@ -40,6 +41,7 @@ def wrk(
         "BENCH_CUSTOMER_LAST": str(layout["customer_last"]),
         "BENCH_CAMPAIGN_FIRST": str(first),
         "BENCH_CAMPAIGN_LAST": str(last),
+        "BENCH_CODE": SHARED_CODE,
     }
     command = [
         "wrk",
@@ -70,6 +72,7 @@ def wrk(
         "statuses": dict(sorted(statuses.items())),
         "socket_errors": {name: n for name, n in raw["socket_errors"].items() if n},
         "discount_cents": raw["discount_cents"],
+        "redeemed": raw["redeemed"],
     }
 
 

@@ -129,6 +129,8 @@ async def record(database: BenchDatabase, recording: Recording, *, serial: int) 
             "cart_value": str(RECORD_CART),
             "delivery_charge": str(RECORD_DELIVERY),
         }
+        if recording.codes:
+            body["codes"] = list(recording.codes)
         return body if campaign is None else {**body, "campaign_id": campaign}
 
     async with in_process(database.url, database.keys.secret) as (app, transport):
@@ -144,7 +146,7 @@ async def record(database: BenchDatabase, recording: Recording, *, serial: int) 
                     Recorder.current, recorder.active = None, False
                 if response.status_code >= 300:
                     raise RuntimeError(f"recording {recording.name}: {response.status_code} {response.text}")
-    amount = Decimal(str(response.json()["discount_amount"])) if campaign is not None else None
+    amount = _spent(response.json()) if response.status_code == 201 else None
     variables = {
         "customer": customer,
         "campaign": campaign,
@@ -158,6 +160,15 @@ async def record(database: BenchDatabase, recording: Recording, *, serial: int) 
         "idem": stored_key(database.keys.checkout_prefix, "bench-sql-recorded") if recording.idempotent else None,
     }
     return Recorded(recording, recorder.sent, {name: value for name, value in variables.items() if value is not None})
+
+
+def _spent(answer: dict[str, Any]) -> Decimal | None:
+    """The discount a recorded write took: an apply's, or a checkout's cart discount (its delivery
+    discount, 100% off, is the delivery charge: the variable :delivery)."""
+    if "discount_amount" in answer:
+        return Decimal(str(answer["discount_amount"]))
+    cart = [r["discount_amount"] for r in answer.get("redemptions", []) if r["discount_type"] == "cart"]
+    return Decimal(str(cart[0])) if cart else None
 
 
 async def record_all(databases: dict[str, BenchDatabase], names: list[str]) -> list[Recorded]:

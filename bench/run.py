@@ -20,6 +20,7 @@ import json
 import os
 import secrets
 import sys
+import time
 from collections import Counter
 from contextlib import ExitStack
 from datetime import UTC, datetime
@@ -41,9 +42,12 @@ from bench.sql import DEFAULT_SERVER_URL, SqlMismatch, check
 from tests.integration.live_server import LiveServer
 
 DEFAULT_CLIENTS = [1, 8, 32, 64]
-# The checkout scenarios (wrk and pgbench), then the console's pages (bench/console.py).
+# The checkout scenarios (wrk and pgbench), code generation (one timed request, on the checkout
+# database after its scenarios), then the console's pages (bench/console.py).
+CODES = "codes"
 CONSOLE = "console"
-ALL = [*ORDER, CONSOLE]
+ALL = [*ORDER, CODES, CONSOLE]
+GENERATE = {"generate": 100_000, "pattern": "BENCH-#####-#####"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -151,7 +155,9 @@ class Bench:
             else []
         )
         if before is not None:
-            problems += ledger.answered_in_ledger(before, ledger.snapshot(database.url), runs, clients)
+            problems += ledger.answered_in_ledger(
+                before, ledger.snapshot(database.url), runs, clients, per_request=scenario.writes
+            )
         say(
             f"    service: {service['rps']:,.0f} req/s, p50 {report.ms(service['p50_ms'])} / "
             f"p95 {report.ms(service['p95_ms'])} / p99 {report.ms(service['p99_ms'])}; answers {service['statuses']}"
@@ -194,7 +200,8 @@ class Bench:
 
     def scenario(self, server: LiveServer, database: BenchDatabase, scenario: Scenario) -> None:
         say(f"\n== {scenario.name}: {scenario.title} ({database.name} database)")
-        for clients in self.args.clients:
+        counts = [n for n in self.args.clients if scenario.clients is None or n in scenario.clients]
+        for clients in counts or self.args.clients:
             self.point(server, database, scenario, clients)
         if scenario.applies:
             problems = ledger.ledger_problems(database.url)
@@ -206,8 +213,35 @@ class Bench:
             self.failures += [f"{scenario.name}: {problem}" for problem in problems]
 
     def run(self) -> int:
-        checkout = self.run_checkout() if any(name in SCENARIOS for name in self.args.scenarios) else 0
+        wanted = any(name in SCENARIOS for name in self.args.scenarios) or CODES in self.args.scenarios
+        checkout = self.run_checkout() if wanted else 0
         return max(checkout, self.run_console() if CONSOLE in self.args.scenarios else 0)
+
+    def generate_codes(self, server: LiveServer, database: BenchDatabase) -> None:
+        """Issue 16: 100,000 codes generated and stored in seconds. One request, timed from the client."""
+        import httpx
+
+        campaign = SCENARIO_CODE_CAMPAIGN
+        say(f"\n== codes: POST /api/v1/campaigns/{campaign}/codes {GENERATE} (checkout database) ...")
+        started = time.perf_counter()
+        response = httpx.post(
+            f"{server.base_url}/api/v1/campaigns/{campaign}/codes",
+            json=GENERATE,
+            headers={"Authorization": f"Bearer {database.keys.admin}"},
+            timeout=600,
+        )
+        seconds = time.perf_counter() - started
+        stored = codes_stored(database.url, campaign)
+        figures = {
+            "request": GENERATE,
+            "status": response.status_code,
+            "seconds": round(seconds, 2),
+            "codes_stored": stored,
+        }
+        self.results["codes"] = figures
+        say(f"    {response.status_code} in {seconds:.2f} s; the campaign now has {stored:,} codes")
+        if response.status_code != 201 or stored < GENERATE["generate"]:
+            self.failures.append(f"codes: {response.status_code} {response.text[:200]}, {stored} codes stored")
 
     def run_console(self) -> int:
         args = self.args
@@ -233,17 +267,21 @@ class Bench:
         args = self.args
         scenarios = [SCENARIOS[name] for name in ORDER if name in args.scenarios]
         database_names = list(dict.fromkeys(s.database for s in scenarios))
+        generate = CODES in args.scenarios
+        if generate and "checkout" not in database_names:
+            database_names.append("checkout")
         with ExitStack() as stack:
             databases: dict[str, BenchDatabase] = {}
             for name in database_names:
                 say(f"loading the {name} database (scratch, on {args.database_url}) ...")
-                databases[name] = stack.enter_context(bench_database(args.database_url, crowd=name == "crowd"))
+                databases[name] = stack.enter_context(bench_database(args.database_url, name))
                 self.results["data"][name] = databases[name].counts
                 say(f"  {databases[name].counts}")
             self.results["machine"] = report.machine(postgres_version(databases[database_names[0]].url))
             say("checking bench/sql/ against what the service sends now ...")
             try:
-                check(databases, list(dict.fromkeys(script for s in scenarios for script, _ in s.scripts)))
+                if scenarios:
+                    check(databases, list(dict.fromkeys(script for s in scenarios for script, _ in s.scripts)))
             except SqlMismatch as exc:
                 say(f"\nSTOP: {exc}")
                 return 1
@@ -256,12 +294,14 @@ class Bench:
                 try:
                     for scenario in (s for s in scenarios if s.database == name):
                         self.scenario(server, databases[name], scenario)
+                    if generate and name == "checkout":
+                        self.generate_codes(server, databases[name])
                     memory = resident_memory_mb(server.worker_pids())
                     self.results["memory_mb"][name] = {str(pid): mb for pid, mb in memory.items()}
                     say(f"\nworkers' resident memory ({name}): " + ", ".join(f"{mb:.0f} MB" for mb in memory.values()))
                 finally:
                     server.stop()
-        full = set(ORDER) <= set(args.scenarios) and args.clients == DEFAULT_CLIENTS and not args.no_pgbench
+        full = set(ORDER) | {CODES} <= set(args.scenarios) and args.clients == DEFAULT_CLIENTS and not args.no_pgbench
         self.results["failures"] = self.failures
         self.results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         written = report.write(self.results, args.output_dir, update_summary=full and not args.profile)
@@ -290,6 +330,28 @@ def postgres_version(database_url: str) -> str:
             await connection.close()
 
     return f"PostgreSQL {asyncio.run(read())}"
+
+
+# The checkout database's cart campaign (the one with the shared code): its first campaign.
+SCENARIO_CODE_CAMPAIGN = LAYOUT.campaign_first
+
+
+def codes_stored(database_url: str, campaign: int) -> int:
+    import asyncio
+
+    import asyncpg
+
+    from tests.integration.live_server import plain_dsn
+
+    async def read() -> int:
+        connection = await asyncpg.connect(plain_dsn(database_url))
+        try:
+            query = "SELECT count(*) FROM discount_codes WHERE campaign_id = $1"
+            return int(await connection.fetchval(query, campaign))
+        finally:
+            await connection.close()
+
+    return asyncio.run(read())
 
 
 def main(argv: list[str] | None = None) -> int:

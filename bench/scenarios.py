@@ -1,22 +1,24 @@
-"""The five scenarios of issue 10, and the one request of each that bench/sql/ records."""
+"""The scenarios of issues 10 and 16, and the one request of each that bench/sql/ records."""
 
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from bench.data import LAYOUT
+from bench.data import LAYOUT, SHARED_CODE
 
 
 @dataclass(frozen=True)
 class Scenario:
     name: str
     title: str
-    database: str  # "base" (100 live campaigns) or "crowd" (10,000 campaigns, about 100 can match)
+    database: str  # bench.data.KINDS: "base" (100 live campaigns), "crowd" (10,100, 100 can match), "checkout"
     lua: str  # bench/wrk/<lua>.lua
     scripts: tuple[tuple[str, int], ...]  # pgbench: bench/sql/<name>.sql and its weight
     success: frozenset[str]  # statuses that are the work done
     expected_refusals: frozenset[str] = frozenset()  # "409 <code>" a run may meet without anything being wrong
     applies: bool = False  # spends budget: the ledger is checked after it
     hot: bool = False  # every request on the hot campaign
+    clients: tuple[int, ...] | None = None  # only these client counts (of --clients); None: every one
+    writes: int = 1  # the most redemptions one request writes (a checkout: one per discount)
 
     @property
     def campaigns(self) -> tuple[int, int]:
@@ -56,7 +58,7 @@ SCENARIOS = {
         ),
         Scenario(
             "available10k",
-            "available, 10,000 campaigns (about 100 can match)",
+            "available, 10,100 campaigns (100 live open to all, 5,000 ended, 5,000 targeted at others)",
             "crowd",
             "available",
             (("available10k", 1),),
@@ -72,11 +74,32 @@ SCENARIOS = {
             _APPLY_REFUSALS,
             applies=True,
         ),
+        Scenario(
+            "quote",
+            "quote with a code (a cart campaign by code, free delivery)",
+            "checkout",
+            "quote",
+            (("quote", 1),),
+            frozenset({"200"}),
+            clients=(32,),
+        ),
+        Scenario(
+            "checkout",
+            "checkout: a shared code's cart campaign and free delivery, 2 redemptions",
+            "checkout",
+            "checkout",
+            (("checkout", 1),),
+            frozenset({"201"}),
+            _APPLY_REFUSALS,
+            applies=True,
+            clients=(32,),
+            writes=2,
+        ),
     )
 }
 # Run in this order: the apply scenarios first leave today's uses and redemptions behind, as a
 # day of checkouts does, before `available` reads them.
-ORDER = ["apply", "hot", "available", "mixed", "available10k"]
+ORDER = ["apply", "hot", "available", "mixed", "quote", "checkout", "available10k"]
 
 
 # pgbench draws a new checkout for every transaction, as wrk does for every request.
@@ -95,9 +118,10 @@ class Recording:
     name: str
     database: str
     path: str
-    campaign: str | None  # "live" (a percentage cart campaign of the 100), "hot", or None (available)
+    campaign: str | None  # "live" (a percentage cart campaign of the 100), "hot", or None (available, quote, checkout)
     idempotent: bool
     header: tuple[str, ...] = field(default=())
+    codes: tuple[str, ...] = ()  # sent in the body (quote and checkout)
 
 
 RECORDINGS = {
@@ -121,6 +145,9 @@ RECORDINGS = {
         ),
         Recording("available", "base", "/api/v1/discounts/available", None, False, _CHECKOUT),
         Recording("available10k", "crowd", "/api/v1/discounts/available", None, False, _CHECKOUT),
+        Recording("quote", "checkout", "/api/v1/checkouts/quote", None, False, _CHECKOUT, (SHARED_CODE,)),
+        # The cart campaign's discount is :amount; the delivery campaign's (100% off) is :delivery.
+        Recording("checkout", "checkout", "/api/v1/checkouts/", None, False, (*_CHECKOUT, *_SPEND), (SHARED_CODE,)),
         Recording(
             "mixed_apply",
             "base",

@@ -29,6 +29,10 @@ INSTALL_HINT = (
 )
 
 
+# The code-guessing limits (always on, issue 16), set far above any run's requests.
+CODE_FAILURES_LIMIT = "10000000/minute"
+
+
 def missing_tools() -> list[str]:
     """wrk and pgbench, unless they run. (Debian's /usr/bin/pgbench is a wrapper that exists without
     the program, so finding it on PATH is not enough.)"""
@@ -88,7 +92,8 @@ def create_keys(database_url: str, secret: str) -> Keys:
 
 def production_environment(secret: str) -> dict[str, str]:
     """What `uvicorn app.main:app` runs with here, besides DATABASE_URL: production settings with their
-    access lines (JSON), but rate limits off (the limiter is not what the throughput rows measure), and
+    access lines (JSON), but rate limits off, the code-guessing ones too (the limiter is not what the
+    throughput rows measure), and
     16 pooled connections a worker, so that PostgreSQL's default max_connections (100) also holds
     pgbench's 64 clients while the service stands by."""
     return {
@@ -96,6 +101,9 @@ def production_environment(secret: str) -> dict[str, str]:
         "AUTH_REQUIRED": "true",
         "API_KEY_SECRET": secret,
         "RATE_LIMIT_ENABLED": "false",
+        # Code guesses are limited even with limits off (issue 16): out of the way, as the other limits are.
+        "RATE_LIMIT_CODE_FAILURES_PER_KEY": CODE_FAILURES_LIMIT,
+        "RATE_LIMIT_CODE_FAILURES_PER_CUSTOMER": CODE_FAILURES_LIMIT,
         "LOG_LEVEL": "INFO",
         "DB_POOL_SIZE": "16",
     }
@@ -109,6 +117,8 @@ def production_app(database_url: str, secret: str) -> FastAPI:
         auth_required=True,
         api_key_secret=secret,
         rate_limit_enabled=False,
+        rate_limit_code_failures_per_key=CODE_FAILURES_LIMIT,
+        rate_limit_code_failures_per_customer=CODE_FAILURES_LIMIT,
         log_level="WARNING",
     )
     return create_app(settings)

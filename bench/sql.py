@@ -18,6 +18,7 @@ import difflib
 import os
 import re
 import sys
+from contextlib import ExitStack
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -70,7 +71,7 @@ def render(recorded: Recorded) -> str:
         raise RuntimeError(f"{recorded.recording.name}: recorded values are not distinct: {clashes}")
     lines = [
         f"-- bench/sql/{recorded.recording.name}.sql: the SQL the service sends for one "
-        f"`{recorded.recording.path.rsplit('/', 1)[-1]}` request, as a pgbench script.",
+        f"`{recorded.recording.path.rstrip('/').rsplit('/', 1)[-1]}` request, as a pgbench script.",
         f"-- Written by `{REGENERATE}` from a request recorded through the real app; `make bench`",
         "-- records one again on every run and stops if this file no longer matches. Do not edit by hand.",
         "-- Variables set by the bench (-D): customer_first customer_last campaign_first campaign_last "
@@ -163,8 +164,9 @@ def main() -> int:
     parser.add_argument("--database-url", default=DEFAULT_SERVER_URL, help="the PostgreSQL server (scratch databases)")
     args = parser.parse_args()
     names = list(RECORDINGS)
-    with bench_database(args.database_url, crowd=False) as base, bench_database(args.database_url, crowd=True) as crowd:
-        databases = {"base": base, "crowd": crowd}
+    with ExitStack() as stack:
+        kinds = dict.fromkeys(recording.database for recording in RECORDINGS.values())
+        databases = {kind: stack.enter_context(bench_database(args.database_url, kind)) for kind in kinds}
         if not args.write:
             try:
                 check(databases, names)

@@ -43,6 +43,14 @@ function available_body(customer, cart, delivery)
   return string.format('{"customer_id":%d,"cart_value":%.2f,"delivery_charge":%.2f}', customer, cart, delivery)
 end
 
+-- The quote and checkout scenarios send the shared code (BENCH_CODE).
+code = os.getenv("BENCH_CODE") or ""
+
+function codes_body(customer, cart, delivery)
+  return string.format(
+    '{"customer_id":%d,"cart_value":%.2f,"delivery_charge":%.2f,"codes":["%s"]}', customer, cart, delivery, code)
+end
+
 -- The setup phase runs in its own Lua state: it numbers the threads and keeps them for done().
 local threads = {}
 function setup(thread)
@@ -52,7 +60,8 @@ end
 
 -- Per thread (each wrk thread has its own Lua state).
 counts = {}    -- "201" = n, "409 daily_limit_reached" = n
-cents = 0      -- the discount_amount of every 201 apply answered, in cents
+cents = 0      -- the discount_amount of every redemption a 201 answered (an apply's, a checkout's), in cents
+redeemed = 0   -- the redemptions 201s answered (one an apply, one per discount a checkout)
 sent = 0       -- requests built by this thread (the mixed scenario numbers its applies with it)
 
 function init(args)
@@ -72,9 +81,9 @@ function response(status, headers, body)
       key = key .. " " .. code
     end
   elseif status == 201 and body then
-    local amount = body:match('"discount_amount"%s*:%s*([%d%.eE+-]+)')
-    if amount then
+    for amount in body:gmatch('"discount_amount"%s*:%s*([%d%.eE+-]+)') do
       cents = cents + math.floor(tonumber(amount) * 100 + 0.5)
+      redeemed = redeemed + 1
     end
   end
   counts[key] = (counts[key] or 0) + 1
@@ -85,12 +94,13 @@ local function quote(text)
 end
 
 function done(summary, latency, requests)
-  local merged, total_cents = {}, 0
+  local merged, total_cents, total_redeemed = {}, 0, 0
   for _, thread in ipairs(threads) do
     for key, n in pairs(thread:get("counts")) do
       merged[key] = (merged[key] or 0) + n
     end
     total_cents = total_cents + thread:get("cents")
+    total_redeemed = total_redeemed + thread:get("redeemed")
   end
   local statuses = {}
   for key, n in pairs(merged) do
@@ -101,9 +111,9 @@ function done(summary, latency, requests)
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,' ..
     '"latency_us":{"p50":%d,"p95":%d,"p99":%d,"max":%d,"mean":%.1f},' ..
     '"socket_errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d},' ..
-    '"statuses":{%s},"discount_cents":%d}\n',
+    '"statuses":{%s},"discount_cents":%d,"redeemed":%d}\n',
     summary.requests, summary.duration, summary.bytes,
     latency:percentile(50), latency:percentile(95), latency:percentile(99), latency.max, latency.mean,
     e.connect, e.read, e.write, e.timeout,
-    table.concat(statuses, ","), total_cents))
+    table.concat(statuses, ","), total_cents, total_redeemed))
 end
