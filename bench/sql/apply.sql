@@ -8,25 +8,42 @@
 \set campaign random(:campaign_first, :campaign_last)
 \set amount random(100, 2000) / 100.0
 BEGIN ISOLATION LEVEL READ COMMITTED;
-SELECT campaigns.id, campaigns.version, campaigns.name, campaigns.discount_type, campaigns.discount_percentage, campaigns.discount_flat, campaigns.start_date, campaigns.end_date, campaigns.total_budget, campaigns.used_budget, campaigns.max_usage_per_customer_per_day, campaigns.min_cart_value, campaigns.max_discount_amount, campaigns.is_targeted, campaigns.is_paused, campaigns.timezone, campaigns.deleted_at, EXISTS (SELECT * 
+SELECT (SELECT customers.id 
 FROM customers 
-WHERE customers.id = :customer::INTEGER) AS customer_found, EXISTS (SELECT * 
-FROM campaign_targets 
-WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target, (SELECT daily_usages.uses 
+WHERE customers.id = :customer::INTEGER) AS customer_id, campaigns.id, campaigns.version, campaigns.name, campaigns.discount_type, campaigns.discount_percentage, campaigns.discount_flat, campaigns.start_date, campaigns.end_date, campaigns.total_budget, campaigns.used_budget, campaigns.max_usage_per_customer_per_day, campaigns.min_cart_value, campaigns.max_discount_amount, campaigns.is_targeted, campaigns.is_paused, campaigns.requires_code, campaigns.timezone, campaigns.deleted_at, (SELECT daily_usages.uses 
 FROM daily_usages 
-WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses 
+WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses, EXISTS (SELECT * 
+FROM campaign_targets 
+WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target, CAST(NULL AS INTEGER) AS code_id, CAST(NULL AS VARCHAR) AS code_text, CAST(NULL AS VARCHAR) AS code_key, CAST(NULL AS INTEGER) AS code_max, CAST(NULL AS INTEGER) AS code_used, CAST(NULL AS BOOLEAN) AS code_retired 
 FROM campaigns 
 WHERE campaigns.id = :campaign::INTEGER AND campaigns.deleted_at IS NULL;
-WITH counted AS 
-(INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) VALUES (:campaign::INTEGER, :customer::INTEGER, :today::DATE, 1::INTEGER, 100000::INTEGER) ON CONFLICT (campaign_id, customer_id, day) DO UPDATE SET uses = (daily_usages.uses + 1::INTEGER), usage_limit = 100000::INTEGER WHERE daily_usages.uses < 100000::INTEGER RETURNING daily_usages.uses), 
+WITH budget AS 
+(SELECT campaigns.id AS id 
+FROM campaigns 
+WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR UPDATE), 
+code AS 
+(SELECT discount_codes.id AS id 
+FROM discount_codes 
+WHERE discount_codes.id = NULL::INTEGER AND discount_codes.retired_at IS NULL AND (discount_codes.max_redemptions IS NULL OR discount_codes.redemptions < discount_codes.max_redemptions) AND (EXISTS (SELECT budget.id 
+FROM budget)) FOR UPDATE), 
+counted AS 
+(INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) SELECT :campaign::INTEGER AS campaign_id, :customer::INTEGER AS customer_id, :today::DATE AS day, 1::INTEGER AS uses, 100000::INTEGER AS usage_limit 
+WHERE (EXISTS (SELECT budget.id 
+FROM budget)) AND (NULL::INTEGER IS NULL OR (EXISTS (SELECT code.id 
+FROM code))) ON CONFLICT (campaign_id, customer_id, day) DO UPDATE SET uses = (daily_usages.uses + 1::INTEGER), usage_limit = 100000::INTEGER WHERE daily_usages.uses < 100000::INTEGER RETURNING daily_usages.uses), 
 recorded AS 
-(INSERT INTO redemptions (campaign_id, campaign_version, customer_id, discount_type, cart_value, delivery_charge, discount_amount, usage_day, created_at, status) SELECT :campaign::INTEGER AS anon_1, 1::INTEGER AS anon_2, :customer::INTEGER AS anon_3, 'cart'::VARCHAR AS anon_4, :cart::NUMERIC(14, 2) AS anon_5, :delivery::NUMERIC(14, 2) AS anon_6, :amount::NUMERIC(14, 2) AS anon_7, :today::DATE AS anon_8, :now::TIMESTAMP WITH TIME ZONE AS anon_9, 'applied'::VARCHAR AS anon_10 
+(INSERT INTO redemptions (campaign_id, customer_id, discount_type, cart_value, delivery_charge, discount_amount, campaign_version, usage_day, code_id, code, checkout_id, created_at, status) SELECT :campaign::INTEGER AS anon_1, :customer::INTEGER AS anon_2, 'cart'::VARCHAR AS anon_3, :cart::NUMERIC(14, 2) AS anon_4, :delivery::NUMERIC(14, 2) AS anon_5, :amount::NUMERIC(14, 2) AS anon_6, 1::INTEGER AS anon_7, :today::DATE AS anon_8, NULL::INTEGER AS anon_9, NULL::VARCHAR AS anon_10, NULL::INTEGER AS anon_11, :now::TIMESTAMP WITH TIME ZONE AS anon_12, 'applied'::VARCHAR AS anon_13 
 FROM counted RETURNING redemptions.id), 
 spent AS 
-(UPDATE campaigns SET used_budget=(campaigns.used_budget + :amount::NUMERIC(14, 2)) WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget AND (EXISTS (SELECT recorded.id 
-FROM recorded)) RETURNING campaigns.id)
- SELECT EXISTS (SELECT counted.uses 
-FROM counted) AS counted, (SELECT recorded.id 
+(UPDATE campaigns SET used_budget=(campaigns.used_budget + :amount::NUMERIC(14, 2)) WHERE campaigns.id IN (SELECT budget.id 
+FROM budget) AND (EXISTS (SELECT recorded.id 
+FROM recorded)) RETURNING campaigns.id), 
+code_taken AS 
+(UPDATE discount_codes SET redemptions=(discount_codes.redemptions + 1::INTEGER) WHERE discount_codes.id IN (SELECT code.id 
+FROM code) AND (EXISTS (SELECT recorded.id 
+FROM recorded)) RETURNING discount_codes.id)
+ SELECT (SELECT recorded.id 
 FROM recorded) AS redemption_id, EXISTS (SELECT spent.id 
-FROM spent) AS spent;
+FROM spent) AS spent, EXISTS (SELECT code_taken.id 
+FROM code_taken) AS code_taken;
 COMMIT;
