@@ -1,16 +1,23 @@
 """The command line: `python -m app --help`."""
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
 
 import typer
+from rich.progress import MofNCompleteColumn, Progress
 from sqlalchemy import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
 from app.auth.models import Scope
+from app.auth.service import Principal
+from app.campaigns import service as campaigns_service
+from app.campaigns.exceptions import CampaignNotFound
+from app.codes import rules as code_rules
+from app.codes import service as codes_service
 from app.core.clock import utc_now
 from app.core.config import settings_or_exit
 from app.core.database_errors import is_unreachable
@@ -119,6 +126,52 @@ def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's prefix, as 
 
 def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC") if moment else "-"
+
+
+codes = typer.Typer(help="Generate a campaign's codes.", no_args_is_help=True)
+cli.add_typer(codes, name="codes")
+
+
+@codes.command("generate")
+def generate_codes(
+    campaign: Annotated[int, typer.Argument(help="The campaign's id.", min=1)],
+    count: Annotated[int, typer.Option(help="How many codes to make.", min=1)],
+    pattern: Annotated[str, typer.Option(help="Each # one random character, e.g. SUM-####-####.")],
+    max_redemptions: Annotated[int, typer.Option(help="Uses each code allows; 0: no limit.", min=0)] = 1,
+) -> None:
+    """Generate any number of codes for a campaign, with a progress bar, in one transaction (all or none);
+    prints the batch id. The API's POST .../codes makes at most 100,000 per call."""
+    problem = code_rules.keyspace_problem(pattern.upper(), count)
+    pattern_ok = re.fullmatch(code_rules.PATTERN_PATTERN, pattern) and len(pattern) <= code_rules.MAX_LENGTH
+    if not pattern_ok:
+        typer.echo("error: --pattern: letters, digits, spaces, hyphens and # only, at most 64 characters.", err=True)
+        raise typer.Exit(2)
+    if problem is not None:
+        typer.echo(f"error: --pattern: {problem}.", err=True)
+        raise typer.Exit(2)
+    actor = Principal(name="command line", key_prefix=None, scopes=frozenset({Scope.ADMIN}))
+
+    async def generate(session: AsyncSession) -> str:
+        await campaigns_service.get(session, campaign_id=campaign)
+        with Progress(*Progress.get_default_columns(), MofNCompleteColumn(), transient=False) as progress:
+            task = progress.add_task(f"campaign {campaign}", total=count)
+            return await codes_service.generate(
+                session,
+                campaign_id=campaign,
+                count=count,
+                pattern=pattern,
+                max_redemptions=max_redemptions or None,
+                actor=actor,
+                now=utc_now(),
+                progress=lambda added: progress.advance(task, added),
+            )
+
+    try:
+        batch_id = _in_transaction(generate)
+    except CampaignNotFound:
+        typer.echo(f"error: no campaign has the id {campaign}.", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Generated {count} codes for campaign {campaign}: batch {batch_id}.")
 
 
 @cli.command()
