@@ -8,7 +8,7 @@ from app.core.money import Money, MoneyOut
 from app.core.schemas import ResponseModel
 from app.discounts.models import RedemptionStatus
 from app.discounts.rules import Reason
-from app.discounts.schemas import AvailableDiscount, AvailableRequest, RedemptionRead
+from app.discounts.schemas import ONE_CUSTOMER, AvailableDiscount, AvailableRequest, RedemptionRead
 
 
 class QuoteRequest(AvailableRequest):
@@ -27,7 +27,7 @@ class CheckoutRequest(QuoteRequest):
                     "expect_total_discount": 140,
                 }
             ],
-            "oneOf": [{"required": ["customer_id"]}, {"required": ["customer_external_id"]}],
+            "allOf": ONE_CUSTOMER,
         }
     }
 

@@ -45,11 +45,11 @@ class GeneratedClient:
         return importlib.import_module(f"{self.package}.api.{tag}.{name}")
 
     def body(self, schema: str, **fields: Any) -> Any:
-        """The request body as the generated model `schema`, or the plain dict where the generator made none:
-        it types a body whose schema has a top-level `oneOf` (customer_id or customer_external_id) as `Any`,
-        and such a client sends what it is given."""
+        """The request body as the generated model `schema`: every body has one (a top-level `oneOf` would
+        make the generator type it as `Any`, which is why the schema says "one of two" with if/then)."""
         model = getattr(self.models, schema, None)
-        return fields if model is None else model(**fields)
+        assert model is not None, f"the generator made no model for {schema}"
+        return model(**fields)
 
 
 async def _schema(work: Path) -> dict[str, Any]:
@@ -150,6 +150,60 @@ async def walk_through_a_checkout(api: GeneratedClient, client: Any) -> None:
     )
     assert rolled_back.status_code == 200, rolled_back.content
     assert rolled_back.parsed.status == models.RedemptionStatus.ROLLED_BACK
+
+    await walk_through_codes_and_a_checkout(api, client)
+
+
+async def walk_through_codes_and_a_checkout(api: GeneratedClient, client: Any) -> None:
+    """Issue 16 through the generated client: a code campaign and its code, a customer by the store's id,
+    a quote, a checkout of a cart and a delivery discount, and its rollback."""
+    models = api.models
+    cart = await api.operation("campaigns", "create_campaign").asyncio_detailed(
+        client=client,
+        body=models.CampaignCreate.from_dict(campaign_payload(requires_code=True, discount_percentage=30)),
+    )
+    delivery = await api.operation("campaigns", "create_campaign").asyncio_detailed(
+        client=client,
+        body=models.CampaignCreate.from_dict(
+            campaign_payload(discount_type="delivery", discount_percentage=100, max_discount_amount=None)
+        ),
+    )
+    assert (cart.status_code, delivery.status_code) == (201, 201)
+    code = await api.operation("codes", "add_codes").asyncio_detailed(
+        cart.parsed.id, client=client, body=api.body("SharedCodeCreate", code="SUMMER20", max_redemptions=1)
+    )
+    assert code.status_code == 201, code.content
+    batch = await api.operation("codes", "add_codes").asyncio_detailed(
+        cart.parsed.id, client=client, body=api.body("CodeBatchCreate", generate=3, pattern="GEN-####-####")
+    )
+    assert (batch.status_code, batch.parsed.count) == (201, 3), batch.content
+    listed = await api.operation("codes", "list_codes").asyncio_detailed(cart.parsed.id, client=client)
+    assert listed.parsed[0].code == "SUMMER20"
+
+    customer = await api.operation("customers", "put_customer_by_external_id").asyncio_detailed(
+        "shop-42017", client=client, body=api.body("CustomerUpsert", name="Grace")
+    )
+    assert customer.status_code == 201, customer.content
+    order = {"customer_external_id": "shop-42017", "cart_value": 500, "delivery_charge": 40, "codes": ["summer-20"]}
+    quoted = await api.operation("checkouts", "quote_checkout").asyncio_detailed(
+        client=client, body=api.body("QuoteRequest", **order)
+    )
+    assert quoted.status_code == 200, quoted.content
+    assert (quoted.parsed.total_discount, [d.code for d in quoted.parsed.discounts]) == (190, ["SUMMER20", None]), (
+        quoted.content
+    )
+    made = await api.operation("checkouts", "create_checkout").asyncio_detailed(
+        client=client,
+        body=api.body("CheckoutRequest", **order, expect_total_discount=quoted.parsed.total_discount),
+        idempotency_key="order-1002",
+    )
+    assert made.status_code == 201, made.content
+    assert isinstance(made.parsed, models.CheckoutRead)
+    assert [redemption.discount_amount for redemption in made.parsed.redemptions] == [150, 40]
+    rolled = await api.operation("checkouts", "rollback_checkout").asyncio_detailed(
+        made.parsed.id, client=client, body=models.RollbackRequest(reason="order 1002 cancelled")
+    )
+    assert (rolled.status_code, rolled.parsed.status) == (200, models.RedemptionStatus.ROLLED_BACK)
 
 
 async def test_a_client_generated_with_default_settings_walks_through_a_checkout(
