@@ -16,6 +16,7 @@ import pytest
 from tests.integration.live_server import LiveServer, run_cli
 
 APPLY = "/api/v1/discounts/apply"
+CHECKOUT = "/api/v1/checkouts/"
 BUSINESS_REFUSALS = {
     "budget_exhausted",
     "daily_limit_reached",
@@ -120,3 +121,26 @@ async def wait_for_recovery(client: httpx.AsyncClient, body: dict[str, Any], *, 
             last = exc
         await asyncio.sleep(0.2)
     pytest.fail(f"the service did not recover within {within}s; last answer: {last!r}")
+
+
+async def add_shared_code(
+    client: httpx.AsyncClient, campaign_id: int, code: str, *, max_redemptions: int | None
+) -> dict[str, Any]:
+    response = await client.post(
+        f"/api/v1/campaigns/{campaign_id}/codes", json={"code": code, "max_redemptions": max_redemptions}
+    )
+    assert response.status_code == 201, response.text
+    return dict(response.json())
+
+
+async def get_code(client: httpx.AsyncClient, campaign_id: int, code: str) -> dict[str, Any]:
+    """The code as the campaign's list of codes shows it (with its count of `redemptions`)."""
+    response = await client.get(f"/api/v1/campaigns/{campaign_id}/codes", params={"limit": 1000})
+    assert response.status_code == 200, response.text
+    [found] = [row for row in response.json() if row["code"] == code]
+    return dict(found)
+
+
+def redemptions_with_code(checkout: httpx.Response, code: str) -> list[dict[str, Any]]:
+    """The redemptions of a checkout's answer that were given with `code`."""
+    return [row for row in checkout.json()["redemptions"] if row["code"] == code]
