@@ -1,6 +1,6 @@
 """A campaign's codes on its console page: one page of them, and the add and generate forms.
 
-The forms are translated to the API's own schemas (`SharedCodeCreate`, `CodeBatchCreate`) and their
+The forms are translated to the API's own schemas (`CodesCreate`) and their
 refusals back to the fields, so the console refuses what the API refuses, in the same words. The
 fields have names of their own (`code_max_redemptions`, `batch_pattern`...): both forms are on one page.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.forms import whole_number
 from app.codes import service as codes_service
-from app.codes.schemas import CodeBatchCreate, SharedCodeCreate
+from app.codes.schemas import CodesCreate
 
 CODES_PER_PAGE = 25
 
@@ -40,20 +40,20 @@ def _limit(text: str) -> int | str | None:
     return whole_number(text) if text else None
 
 
-def shared_code(form: Mapping[str, str]) -> SharedCodeCreate:
+def shared_code(form: Mapping[str, str]) -> CodesCreate:
     """The add form as the API's body (ValidationError as the API would refuse it)."""
     payload = {"code": _text(form, "code"), "max_redemptions": _limit(_text(form, "code_max_redemptions"))}
-    return SharedCodeCreate.model_validate(payload)
+    return CodesCreate.model_validate(payload)
 
 
-def code_batch(form: Mapping[str, str]) -> CodeBatchCreate:
+def code_batch(form: Mapping[str, str]) -> CodesCreate:
     """The generate form as the API's body (ValidationError as the API would refuse it)."""
     payload = {
         "generate": whole_number(_text(form, "batch_count")),
         "pattern": _text(form, "batch_pattern"),
         "max_redemptions": _limit(_text(form, "batch_max_redemptions")),
     }
-    return CodeBatchCreate.model_validate(payload)
+    return CodesCreate.model_validate(payload)
 
 
 def _errors(exc: ValidationError, fields: Mapping[str, str]) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """What can go wrong when managing codes (a checkout's refusals of a code are in app.discounts.refusals)."""
 
-from app.core.errors import AppError, Conflict, NotFound
+from app.core.errors import Conflict, NotFound, ValidationFailed
 
 
 class CodeTaken(Conflict):
@@ -13,7 +13,11 @@ class CodeNotFound(NotFound):
     detail = "The campaign has no such code."
 
 
-class KeyspaceTooSmall(AppError):
-    status_code = 422
+class KeyspaceTooSmall(ValidationFailed):
+    """A 422 like any refused field (`errors` names `pattern`), with a code of its own."""
+
     code = "keyspace_too_small"
     detail = "The pattern cannot hold a million times more codes than the batch would contain."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field="pattern")

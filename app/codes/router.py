@@ -16,7 +16,7 @@ from app.campaigns.exceptions import CampaignNotFound
 from app.codes import service
 from app.codes.exceptions import CodeNotFound, CodeTaken, KeyspaceTooSmall
 from app.codes.models import DiscountCode
-from app.codes.schemas import CodeBatchCreate, CodeBatchRead, CodeRead, SharedCodeCreate
+from app.codes.schemas import CodeBatchRead, CodeRead, CodesCreate
 from app.core.clock import NowDep, iso_utc
 from app.core.db import ReadSessionDep, SessionDep
 from app.core.errors import error_responses
@@ -42,23 +42,24 @@ CSV_COLUMNS = ("code", "batch_id", "max_redemptions", "redemptions", "created_at
 )
 async def add_codes(
     campaign_id: PathId,
-    data: SharedCodeCreate | CodeBatchCreate,
+    data: CodesCreate,
     session: SessionDep,
     now: NowDep,
     actor: Annotated[Principal, Depends(_WRITE)],
 ) -> CodeRead | CodeBatchRead:
     await campaigns_service.get(session, campaign_id=campaign_id)
-    if isinstance(data, SharedCodeCreate):
+    if data.code is not None:
         added = await service.add_shared(
-            session, campaign_id=campaign_id, code=data.code, max_redemptions=data.max_redemptions, actor=actor, now=now
+            session, campaign_id=campaign_id, code=data.code, max_redemptions=data.uses_each, actor=actor, now=now
         )
         return CodeRead.model_validate(added)
+    assert data.generate is not None and data.pattern is not None  # CodesCreate checks they go together
     batch_id = await service.generate(
         session,
         campaign_id=campaign_id,
         count=data.generate,
         pattern=data.pattern,
-        max_redemptions=data.max_redemptions,
+        max_redemptions=data.uses_each,
         actor=actor,
         now=now,
     )

@@ -18,7 +18,7 @@ MIN_KEY_LENGTH = 3
 MAX_LENGTH = 64
 
 # What a person may type: letters, digits, and spaces or hyphens between them (ignored when matched).
-CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9 \-]*$"
+CODE_PATTERN = r"^[A-Za-z0-9](?:[ \-]*[A-Za-z0-9]){2,}[ \-]*$"  # at least MIN_KEY_LENGTH letters or digits
 PATTERN_PATTERN = r"^[A-Za-z0-9#][A-Za-z0-9# \-]*$"
 _SEPARATORS = re.compile(r"[\s\-]+")
 

@@ -1,24 +1,15 @@
 """Code payloads: adding one shared code or a generated batch, and a code as lists show it."""
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 
-from pydantic import AfterValidator, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
-from app.codes.rules import CODE_PATTERN, MAX_LENGTH, MIN_KEY_LENGTH, PATTERN_PATTERN, code_key
-from app.core.schemas import RequestModel, ResponseModel
+from app.codes.rules import CODE_PATTERN, MAX_LENGTH, MIN_KEY_LENGTH, PATTERN_PATTERN
+from app.core.schemas import RequestModel, ResponseModel, either, given, not_given
 
 # The most codes one API call generates; `python -m app codes generate` makes any number.
 MAX_GENERATED = 100_000
-
-
-def _long_enough(code: str) -> str:
-    if len(code_key(code)) < MIN_KEY_LENGTH:
-        raise PydanticCustomError(
-            "string_too_short", "A code needs at least {min} letters or digits", {"min": MIN_KEY_LENGTH}
-        )
-    return code
 
 
 _CODE_RULE = (
@@ -30,40 +21,61 @@ _CODE_RULE = (
 CodeText = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_LENGTH, pattern=CODE_PATTERN),
-    AfterValidator(_long_enough),
     Field(description=_CODE_RULE, examples=["SUMMER20"]),
 ]
 MaxRedemptions = Annotated[int, Field(ge=1, le=1_000_000_000, strict=True)]
 
 
-class SharedCodeCreate(RequestModel):
-    """One code many customers may use."""
+class CodesCreate(RequestModel):
+    """One shared code (`code`, `max_redemptions`: null or left out for no limit), or a generated batch
+    (`generate`, `pattern`, `max_redemptions`: 1 when left out, null for no limit). One model for both, so
+    errors name their field and generated clients get one class."""
 
-    model_config = {"json_schema_extra": {"examples": [{"code": "SUMMER20", "max_redemptions": None}]}}
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"code": "SUMMER20", "max_redemptions": None},
+                {"generate": 1000, "pattern": "SUM-####-####", "max_redemptions": 1},
+            ],
+            "allOf": [
+                *either(("code", "string"), ("generate", "integer"), not_both=True),
+                {"if": given("generate", "integer"), "then": given("pattern", "string"), "else": not_given("pattern")},
+            ],
+        },
+    )
 
-    code: CodeText
+    code: CodeText | None = Field(default=None, description="One code many customers may use")
+    generate: Annotated[int, Field(ge=1, le=MAX_GENERATED, strict=True)] | None = Field(
+        default=None, description=f"How many codes to generate (at most {MAX_GENERATED:,} per call)"
+    )
+    pattern: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LENGTH, pattern=PATTERN_PATTERN)] | None = (
+        Field(
+            default=None,
+            description="With generate: letters, digits, spaces, hyphens and `#`, each `#` one random character from "
+            "23456789ABCDEFGHJKMNPQRSTUVWXYZ (no 0 O 1 I L). It must make a million times more codes than asked for.",
+        )
+    )
     max_redemptions: MaxRedemptions | None = Field(
-        default=None, description="How many times the code may be used in all; null: no limit"
+        default=None,
+        description="How many times the code (each generated code) may be used; null: no limit. Left out: no limit "
+        "for a shared code, 1 for generated ones",
     )
 
+    @model_validator(mode="after")
+    def _one_kind(self) -> Self:
+        if (self.code is None) == (self.generate is None):
+            raise ValueError("give either code (one shared code) or generate and pattern (a batch)")
+        if (self.generate is None) != (self.pattern is None):
+            raise ValueError("generate and pattern go together")
+        return self
 
-class CodeBatchCreate(RequestModel):
-    """A batch of generated codes, each `#` of the pattern one random character."""
-
-    model_config = {
-        "json_schema_extra": {"examples": [{"generate": 1000, "pattern": "SUM-####-####", "max_redemptions": 1}]}
-    }
-
-    generate: Annotated[int, Field(ge=1, le=MAX_GENERATED, strict=True)] = Field(
-        description=f"How many codes (at most {MAX_GENERATED:,} per call)"
-    )
-    pattern: Annotated[str, StringConstraints(min_length=1, max_length=MAX_LENGTH, pattern=PATTERN_PATTERN)] = Field(
-        description="Letters, digits, spaces, hyphens and `#`, each `#` one random character from "
-        "23456789ABCDEFGHJKMNPQRSTUVWXYZ (no 0 O 1 I L). It must make a million times more codes than asked for."
-    )
-    max_redemptions: MaxRedemptions | None = Field(
-        default=1, description="How many times each code may be used; null: no limit"
-    )
+    @property
+    def uses_each(self) -> int | None:
+        """max_redemptions, with its default for the kind of request."""
+        if "max_redemptions" in self.model_fields_set or self.generate is None:
+            return self.max_redemptions
+        return 1
 
 
 class CodeRead(ResponseModel):

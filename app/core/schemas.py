@@ -83,3 +83,25 @@ class RequestModel(BaseModel):
 
 class ResponseModel(BaseModel):
     model_config = ConfigDict(from_attributes=True)
+
+
+def given(name: str, kind: str) -> dict[str, Any]:
+    """JSON Schema for "`name` is sent, and not null" (null counts as not sent)."""
+    return {"required": [name], "properties": {name: {"type": kind}}}
+
+
+def not_given(name: str) -> dict[str, Any]:
+    return {"properties": {name: {"type": "null"}}}  # holds when it is left out, too
+
+
+def either(first: tuple[str, str], second: tuple[str, str], *, not_both: bool) -> list[Any]:
+    """The rule "at least one of the two" (and, with `not_both`, "not both") in keywords that code
+    generators leave alone (if/then, not) and fuzzers check, rather than a top-level oneOf, which
+    makes openapi-python-client give up on the body's model."""
+    rules: list[dict[str, Any]] = [{"if": not_given(first[0]), "then": given(*second)}]
+    if not_both:
+        both = given(*first)
+        both["required"].append(second[0])
+        both["properties"].update(given(*second)["properties"])
+        rules.append({"not": both})
+    return rules

@@ -2,40 +2,18 @@
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
 from app.campaigns.models import DiscountType
 from app.codes.schemas import CodeText
 from app.core.money import Money, MoneyOut
-from app.core.schemas import Description, Id, RequestModel, ResponseModel
+from app.core.schemas import Description, Id, RequestModel, ResponseModel, either
 from app.customers.schemas import ExternalId
 from app.discounts.models import RedemptionStatus
 
 MAX_CODES = 10
-
-
-def _given(name: str, kind: str) -> dict[str, Any]:
-    """JSON Schema for "`name` is sent, and not null" (null counts as not sent)."""
-    return {"required": [name], "properties": {name: {"type": kind}}}
-
-
-def _not_given(name: str) -> dict[str, Any]:
-    return {"properties": {name: {"type": "null"}}}  # holds when it is left out, too
-
-
-def either(first: tuple[str, str], second: tuple[str, str], *, not_both: bool) -> list[Any]:
-    """The rule "at least one of the two" (and, with `not_both`, "not both") in keywords that code
-    generators leave alone (if/then, not) and fuzzers check, rather than a top-level oneOf, which
-    makes openapi-python-client give up on the body's model."""
-    rules: list[dict[str, Any]] = [{"if": _not_given(first[0]), "then": _given(*second)}]
-    if not_both:
-        both = _given(*first)
-        both["required"].append(second[0])
-        both["properties"].update(_given(*second)["properties"])
-        rules.append({"not": both})
-    return rules
 
 
 ONE_CUSTOMER = either(("customer_id", "integer"), ("customer_external_id", "string"), not_both=True)

@@ -170,11 +170,11 @@ async def walk_through_codes_and_a_checkout(api: GeneratedClient, client: Any) -
     )
     assert (cart.status_code, delivery.status_code) == (201, 201)
     code = await api.operation("codes", "add_codes").asyncio_detailed(
-        cart.parsed.id, client=client, body=api.body("SharedCodeCreate", code="SUMMER20", max_redemptions=1)
+        cart.parsed.id, client=client, body=api.body("CodesCreate", code="SUMMER20", max_redemptions=1)
     )
     assert code.status_code == 201, code.content
     batch = await api.operation("codes", "add_codes").asyncio_detailed(
-        cart.parsed.id, client=client, body=api.body("CodeBatchCreate", generate=3, pattern="GEN-####-####")
+        cart.parsed.id, client=client, body=api.body("CodesCreate", generate=3, pattern="GEN-####-####")
     )
     assert (batch.status_code, batch.parsed.count) == (201, 3), batch.content
     listed = await api.operation("codes", "list_codes").asyncio_detailed(cart.parsed.id, client=client)

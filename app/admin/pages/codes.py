@@ -82,11 +82,12 @@ async def add_code(
     values = await _form(request)
     try:
         data = code_forms.shared_code(values)
+        assert data.code is not None  # the add form always sends one
         await codes_service.add_shared(
             session,
             campaign_id=campaign.id,
             code=data.code,
-            max_redemptions=data.max_redemptions,
+            max_redemptions=data.uses_each,
             actor=user.principal,
             now=now,
         )
@@ -108,12 +109,13 @@ async def generate_codes(
     values = await _form(request)
     try:
         data = code_forms.code_batch(values)
+        assert data.generate is not None and data.pattern is not None  # the batch form always sends both
         await codes_service.generate(
             session,
             campaign_id=campaign.id,
             count=data.generate,
             pattern=data.pattern,
-            max_redemptions=data.max_redemptions,
+            max_redemptions=data.uses_each,
             actor=user.principal,
             now=now,
         )
