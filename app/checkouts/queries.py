@@ -78,8 +78,17 @@ class CustomerRef:
     id: int | None = None
     external_id: str | None = None
 
-    def parameters(self) -> dict[str, Any]:
-        return {"customer": self.id} if self.external_id is None else {"external": self.external_id}
+
+_BY_EXTERNAL_ID = select(Customer.id).where(Customer.external_id == _EXTERNAL)
+
+
+async def _customer_key(connection: AsyncConnection, customer: CustomerRef) -> int | None:
+    """The id the reads look a customer up by. A store's id is turned into ours first, in a lookup of its
+    own: inside the read, PostgreSQL would plan the targeted campaigns for an unknown customer (the
+    average one's share of every target list) and hash-join all of them."""
+    if customer.external_id is None:
+        return customer.id
+    return await connection.scalar(_BY_EXTERNAL_ID, {"external": customer.external_id})
 
 
 @dataclass(frozen=True)
@@ -101,10 +110,9 @@ class Candidate:
         return cls(Terms._make(row[1 : 1 + _TERMS_WIDTH]), row.uses or 0, bool(row.is_target), code, row.code_key)
 
 
-def _customer_id(by_external: bool) -> Any:
+def _customer_id() -> Any:
     """The customer's id, or NULL: a scalar subquery, so the read answers for a customer that does not exist."""
-    found = select(Customer.id).where(Customer.external_id == _EXTERNAL if by_external else Customer.id == _CUSTOMER)
-    return found.scalar_subquery()
+    return select(Customer.id).where(Customer.id == _CUSTOMER).scalar_subquery()
 
 
 def _uses(customer: Any) -> Any:
@@ -146,10 +154,10 @@ def _branch(customer: Any, is_target: Any, *, code_found: bool) -> Select[Any]:
 
 
 @cache
-def offers_statement(*, by_external: bool, with_codes: bool) -> Select[Any]:
+def offers_statement(*, with_codes: bool) -> Select[Any]:
     """Every campaign that may give the customer a discount, with the customer's id (NULL: no such
     customer) on every row; a customer with nothing to offer gives one row of NULL terms."""
-    customer = _customer_id(True) if by_external else _CUSTOMER
+    customer = _CUSTOMER
     live = and_(
         running_at(_NOW),
         Campaign.used_budget < Campaign.total_budget,
@@ -171,7 +179,7 @@ def offers_statement(*, by_external: bool, with_codes: bool) -> Select[Any]:
             .where(DiscountCode.code_key.in_(_CODE_KEYS))
         )
     candidates = union_all(*branches).subquery("candidate")
-    who = select(_customer_id(by_external).label("customer_id")).subquery("who")
+    who = select(_customer_id().label("customer_id")).subquery("who")
     return select(who.c.customer_id, *candidates.c).select_from(who).outerjoin(candidates, true())
 
 
@@ -191,8 +199,9 @@ async def offers(
     store_day: date,
 ) -> Offers:
     """Every campaign that may give this customer a discount now (the rules have the last word)."""
-    statement = offers_statement(by_external=customer.external_id is not None, with_codes=bool(code_keys))
-    parameters = {**customer.parameters(), "cart": cart_value, "now": now, "on_day": store_day}
+    statement = offers_statement(with_codes=bool(code_keys))
+    key = await _customer_key(connection, customer)
+    parameters: dict[str, Any] = {"customer": key, "cart": cart_value, "now": now, "on_day": store_day}
     if code_keys:
         parameters["code_keys"] = code_keys
     rows = (await connection.execute(statement, parameters)).all()
@@ -200,10 +209,10 @@ async def offers(
 
 
 @cache
-def campaign_statement(*, by_external: bool, by_campaign: bool, by_code: bool) -> Select[Any]:
+def campaign_statement(*, by_campaign: bool, by_code: bool) -> Select[Any]:
     """One campaign, named by id, by one of its codes, or both (then the code must be the campaign's)."""
-    customer = _customer_id(True) if by_external else _CUSTOMER
-    columns = [_customer_id(by_external).label("customer_id"), *TERM_COLUMNS, _uses(customer), _is_target(customer)]
+    customer = _CUSTOMER
+    columns = [_customer_id().label("customer_id"), *TERM_COLUMNS, _uses(customer), _is_target(customer)]
     if not by_code:
         return select(*columns, *_code_columns(False)).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
     statement = select(*columns, *_code_columns(True))
@@ -233,10 +242,9 @@ async def one_campaign(
 ) -> OneCampaign | None:
     """The campaign an apply names, with the customer's standing; None when there is no such campaign
     (or, named by code alone, no such code)."""
-    statement = campaign_statement(
-        by_external=customer.external_id is not None, by_campaign=campaign_id is not None, by_code=code_key is not None
-    )
-    parameters = {**customer.parameters(), "campaign": campaign_id, "code_key": code_key, "on_day": store_day}
+    statement = campaign_statement(by_campaign=campaign_id is not None, by_code=code_key is not None)
+    key = await _customer_key(connection, customer)
+    parameters = {"customer": key, "campaign": campaign_id, "code_key": code_key, "on_day": store_day}
     row = (await connection.execute(statement, parameters)).first()
     if row is None:
         return None

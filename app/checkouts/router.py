@@ -42,12 +42,12 @@ _COMBINATION = (
     "sent that is not used, with its reason (`superseded`: a larger discount of its kind wins).",
 )
 async def quote_checkout(
+    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
     request: Request,
     now: NowDep,
     data: QuoteRequest,
     session: ReadSessionDep,
     settings: SettingsDep,
-    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
 ) -> QuoteRead:
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))
@@ -72,13 +72,13 @@ async def quote_checkout(
     "`Idempotency-Key` (the order's id): a repeat replays the first answer and spends nothing.",
 )
 async def create_checkout(
+    caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
     request: Request,
     now: NowDep,
     data: CheckoutRequest,
     session: SessionDep,
     settings: SettingsDep,
     idempotent: Idempotent,
-    caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
 ) -> CheckoutRead:
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))

@@ -131,7 +131,7 @@ async def export_codes_csv(request: Request, campaign_id: PathId, session: ReadS
     responses=error_responses(CampaignNotFound, CodeNotFound),
 )
 async def retire_code(
-    campaign_id: PathId, code: str, session: SessionDep, now: NowDep, actor: Annotated[Principal, Depends(_WRITE)]
+    actor: Annotated[Principal, Depends(_WRITE)], campaign_id: PathId, code: str, session: SessionDep, now: NowDep
 ) -> None:
     """Retire a code (matched like a checkout's, any case, spaces and hyphens ignored): it stops working, and
     its row and the redemptions that name it stay. Retiring a retired code changes nothing (204)."""

@@ -47,12 +47,12 @@ REPLAY_HEADER_DOC = {
     responses=error_responses(CustomerNotFound, RateLimited, TooManyCodeAttempts),
 )
 async def available_discounts(
+    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
     request: Request,
     now: NowDep,
     data: AvailableRequest,
     session: ReadSessionDep,
     settings: SettingsDep,
-    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
 ) -> Response:
     """Every discount an apply would accept right now, best first. Campaigns that need a code are
     offered only with one of the `codes` sent; an offer through a code names it in `code` (an offer
@@ -83,13 +83,13 @@ _OFFERS = TypeAdapter(list[AvailableDiscount])
     },
 )
 async def apply_discount(
+    caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
     request: Request,
     now: NowDep,
     data: ApplyRequest,
     session: SessionDep,
     settings: SettingsDep,
     idempotent: Idempotent,
-    caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
 ) -> RedemptionRead:
     """Give this checkout the campaign's discount: spends budget, one of today's uses, and the code's
     use when a code is given. Name the campaign, its code, or both (a customer types a code; the
