@@ -1,4 +1,4 @@
-"""`python -m app`: API keys, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
+"""`python -m app`: API keys, codes, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
 
 from collections.abc import Iterator
 from decimal import Decimal
@@ -148,3 +148,29 @@ async def test_keys_list_escapes_a_name_written_behind_its_back(database_url: st
     assert "\x1b" not in listed.stdout
     assert "evil\\x1b[2J\\x0aFAKE LINE"[:24] in listed.stdout
     assert len(listed.stdout.splitlines()) == 2, "a header and one line per key"
+
+
+async def test_codes_generate_makes_any_number_with_progress_and_refuses_a_small_pattern(database_url: str) -> None:
+    app = create_app(defaults_with(database_url=database_url, rate_limit_enabled=False))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        campaign = await create_campaign(client, requires_code=True)
+        made = run_cli(
+            database_url, "codes", "generate", str(campaign["id"]), "--count", "12000", "--pattern", "CLI-########"
+        )
+        assert made.returncode == 0, made.stderr
+        assert f"Generated 12000 codes for campaign {campaign['id']}: batch " in made.stdout
+        assert "12000/12000" in made.stdout + made.stderr, "the progress bar reaches the count"
+        listed = (await client.get(f"/api/v1/campaigns/{campaign['id']}/codes.csv")).text.splitlines()
+        assert len(listed) == 12001 and all(line.startswith("CLI-") for line in listed[1:])
+        customer = await create_customer(client)
+        code = listed[1].split(",")[0]
+        used = await client.post(
+            "/api/v1/discounts/apply", json={"customer_id": customer["id"], "cart_value": 500, "code": code.lower()}
+        )
+        assert used.status_code == 201, used.text
+    await app.state.engine.dispose()
+    small = run_cli(database_url, "codes", "generate", str(campaign["id"]), "--count", "5", "--pattern", "X-###")
+    assert small.returncode == 2 and "keyspace" not in small.stdout
+    assert "fewer than 1,000,000 times" in small.stderr
+    missing = run_cli(database_url, "codes", "generate", "9999", "--count", "1", "--pattern", "X-######")
+    assert missing.returncode == 1 and "no campaign has the id 9999" in missing.stderr
