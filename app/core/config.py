@@ -218,7 +218,7 @@ class Settings(BaseSettings):
         "any lookup.",
     )
     rate_limit_code_failures_per_customer: str = Field(
-        default="10/10 minutes",
+        default="20/10 minutes",
         description="Codes that are not valid, per customer (by id or external id). Always on, like the limit per key.",
     )
 
