@@ -9,6 +9,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core.exact_json import NotAnObject
+
 
 class AppError(Exception):
     """A business outcome the caller must see as a 4xx (or a 503), never a 500."""
@@ -134,7 +136,9 @@ def _why_unparsable(cause: BaseException | None) -> str:
     what reaches here is the rest: bytes that are not text, nesting deeper than the parser's
     recursion limit, an integer longer than Python converts, a number no Decimal holds."""
     if isinstance(cause, UnicodeDecodeError):
-        return "the body is not valid UTF-8 text"
+        return "the body is not valid UTF-8 text (without a byte order mark)"
+    if isinstance(cause, NotAnObject):
+        return str(cause)
     if isinstance(cause, RecursionError):
         return "the body is nested too deeply to parse"
     if isinstance(cause, ValueError) and "digits" in str(cause):

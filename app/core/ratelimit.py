@@ -202,21 +202,30 @@ class RateLimiter:
             return CodeAttempts()
         counted: list[tuple[str, int]] = []
         over: RateLimitItem | None = None
+        retry_after = 1
         now = time.time()
         for who, item in (
             (f"key:{caller}", self.code_failures_per_key),
             (f"customer:{customer}", self.code_failures_per_customer),
         ):
+            # A sliding window: this window's count plus the last one's, weighted by how much of it is
+            # still inside the period, so a count never drops to zero at a window's edge.
             expiry = item.get_expiry()
-            window = int(now // expiry)
-            key = f"code_failures/{item.amount}/{expiry}/{who}/{window}"
-            total = await self._ask(partial(self.storage.incr, key, expiry, codes))
-            if total is None:
+            window, into = divmod(now, expiry)
+            key = f"code_failures/{item.amount}/{expiry}/{who}/{int(window)}"
+            current = await self._ask(partial(self.storage.incr, key, 2 * expiry, codes))
+            if current is None:
                 continue
-            counted.append((key, expiry))
-            if total > item.amount:
+            counted.append((key, 2 * expiry))
+            previous = await self._ask(
+                partial(self.storage.get, f"code_failures/{item.amount}/{expiry}/{who}/{int(window) - 1}")
+            )
+            if current + (previous or 0) * (1 - into / expiry) > item.amount:
                 over = item
-                retry_after = max(1, math.ceil((window + 1) * expiry - now))
+                # When the same codes would pass: in the next window, once enough of this one has slid out.
+                kept = current - codes
+                slide = expiry * max(0.0, 1 - (item.amount - codes) / kept) if kept > 0 else 0.0
+                retry_after = max(retry_after, math.ceil(expiry - into + slide))
         attempts = CodeAttempts(tuple(counted), codes)
         if over is not None:
             # A refused request looked nothing up: its codes do not count against the caller.

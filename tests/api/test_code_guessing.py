@@ -69,7 +69,7 @@ async def test_wrong_codes_from_one_customer_are_stopped_and_a_valid_one_is_not_
     )
     for response in (valid, wrong):
         assert (response.status_code, response.json()["code"]) == (429, "too_many_code_attempts")
-        assert 1 <= int(response.headers["Retry-After"]) <= 600
+        assert 1 <= int(response.headers["Retry-After"]) <= 1200, "at most two windows of 10 minutes"
     assert valid.json()["detail"] == wrong.json()["detail"]
     # A checkout without a code is not held up.
     plain = await client.post("/api/v1/checkouts/", json={"customer_id": customer_id, "cart_value": 500}, headers=shop)

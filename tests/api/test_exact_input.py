@@ -2,10 +2,12 @@
 did not mean (a boolean as 1, `"١٢"` as 12, `0` as 1970, `+1` as the id 1)."""
 
 import json
+import re
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.factories import apply, campaign_payload, create_campaign, create_customer
 
@@ -195,3 +197,44 @@ async def test_an_unparsable_body_says_what_is_wrong(client: httpx.AsyncClient, 
     assert reason in response.json()["detail"]
     if b"\xff" not in body:
         assert "UTF-8" not in response.json()["detail"]
+
+
+def _body_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """Every API operation that takes a body, its path ids set to 1."""
+    found = []
+    for path, operations in app.openapi()["paths"].items():
+        for method, operation in operations.items():
+            if path.startswith("/api/v1") and "requestBody" in operation:
+                found.append((method.upper(), re.sub(r"\{[^}]+\}", "1", path)))
+    return found
+
+
+@pytest.mark.parametrize("body", [b"1.5", b"-1e-05", b"[]", b'"text"', b"null", b"true"])
+async def test_a_body_that_is_not_an_object_is_refused_everywhere(
+    app: FastAPI, client: httpx.AsyncClient, body: bytes
+) -> None:
+    """A bare number was once read as an empty body: `1.5` rolled a redemption back."""
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=5)
+    redemption = await client.post(
+        "/api/v1/discounts/apply",
+        json={"campaign_id": campaign["id"], "customer_id": customer["id"], "cart_value": 500},
+    )
+    assert redemption.json()["id"] == 1
+    routes = _body_routes(app)
+    assert ("POST", "/api/v1/discounts/redemptions/1/rollback") in routes and len(routes) >= 12
+    for method, path in routes:
+        response = await client.request(method, path, content=body, headers={"Content-Type": "application/json"})
+        assert response.status_code == 422, (method, path, response.text)
+        assert response.json()["code"] == "validation_error"
+    assert (await client.get("/api/v1/discounts/redemptions/1")).json()["status"] == "applied"
+    assert (await client.get(f"/api/v1/campaigns/{campaign['id']}")).json()["version"] == 1
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+async def test_a_body_that_is_not_plain_utf_8_is_refused(client: httpx.AsyncClient, encoding: str) -> None:
+    body = json.dumps({"email": "ada@example.com", "name": "Ada"}).encode(encoding)
+    response = await client.post("/api/v1/customers/", content=body, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert "UTF-8" in response.json()["detail"]
+    assert (await client.get("/api/v1/customers/")).json() == []
