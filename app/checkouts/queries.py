@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Boolean,
@@ -91,10 +91,9 @@ async def _customer_key(connection: AsyncConnection, customer: CustomerRef) -> i
     return await connection.scalar(_BY_EXTERNAL_ID, {"external": customer.external_id})
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A campaign that may give the checkout a discount, as read: its terms, the customer's standing,
-    and the code it was found through (if any)."""
+    and the code it was found through (if any). A tuple: a quote makes one for every live campaign."""
 
     terms: Terms
     uses_on_store_day: int
@@ -104,10 +103,30 @@ class Candidate:
 
     @classmethod
     def of(cls, row: Row[Any]) -> "Candidate":
-        code = None
-        if row.code_id is not None:
-            code = CodeState(row.code_id, row.code_text, row.code_max, row.code_used, bool(row.code_retired))
-        return cls(Terms._make(row[1 : 1 + _TERMS_WIDTH]), row.uses or 0, bool(row.is_target), code, row.code_key)
+        # By position, as ROW lays it out (each statement's columns are checked against it when built):
+        # reading seven columns by name costs more than the rules do.
+        terms = Terms._make(row[1:_EXTRAS_AT])
+        if len(row) == len(ROW_WITHOUT_CODES):
+            return cls(terms, row[_EXTRAS_AT] or 0, bool(row[_EXTRAS_AT + 1]), None, None)
+        uses, is_target, code_id, code_text, code_key, code_max, code_used, code_retired = row[_EXTRAS_AT:]
+        code = None if code_id is None else CodeState(code_id, code_text, code_max, code_used, bool(code_retired))
+        return cls(terms, uses or 0, bool(is_target), code, code_key)
+
+
+# What a read's row holds, in this order: the customer's id, the terms, then what a candidate adds.
+_EXTRAS = ("uses", "is_target", "code_id", "code_text", "code_key", "code_max", "code_used", "code_retired")
+ROW = ("customer_id", *Terms._fields, *_EXTRAS)
+# A read that looks up no code leaves the code's columns out (a quote without codes: most of them).
+ROW_WITHOUT_CODES = ROW[: -len(_EXTRAS) + 2]
+_EXTRAS_AT = 1 + _TERMS_WIDTH
+
+
+def _laid_out(statement: Select[Any]) -> Select[Any]:
+    """`statement`, once its columns are checked to be ROW's: `Candidate.of` reads them by position."""
+    names = tuple(column.key for column in statement.selected_columns)
+    if names not in (ROW, ROW_WITHOUT_CODES):
+        raise AssertionError(f"a checkout read selects {names}, not {ROW}")
+    return statement
 
 
 def _customer_id() -> Any:
@@ -149,8 +168,9 @@ def _code_columns(found: bool) -> list[Any]:
     ]
 
 
-def _branch(customer: Any, is_target: Any, *, code_found: bool) -> Select[Any]:
-    return select(*TERM_COLUMNS, _uses(customer), is_target, *_code_columns(code_found))
+def _branch(customer: Any, is_target: Any, *, code_found: bool, codes_looked_up: bool = True) -> Select[Any]:
+    codes = _code_columns(code_found) if codes_looked_up else []
+    return select(*TERM_COLUMNS, _uses(customer), is_target, *codes)
 
 
 @cache
@@ -180,7 +200,7 @@ def offers_statement(*, with_codes: bool) -> Select[Any]:
         )
     candidates = union_all(*branches).subquery("candidate")
     who = select(_customer_id().label("customer_id")).subquery("who")
-    return select(who.c.customer_id, *candidates.c).select_from(who).outerjoin(candidates, true())
+    return _laid_out(select(who.c.customer_id, *candidates.c).select_from(who).outerjoin(candidates, true()))
 
 
 @dataclass(frozen=True)
@@ -205,7 +225,7 @@ async def offers(
     if code_keys:
         parameters["code_keys"] = code_keys
     rows = (await connection.execute(statement, parameters)).all()
-    return Offers(rows[0].customer_id, [Candidate.of(row) for row in rows if row.id is not None])
+    return Offers(rows[0][0], [Candidate.of(row) for row in rows if row[1] is not None])
 
 
 @cache
@@ -214,16 +234,21 @@ def campaign_statement(*, by_campaign: bool, by_code: bool) -> Select[Any]:
     customer = _CUSTOMER
     columns = [_customer_id().label("customer_id"), *TERM_COLUMNS, _uses(customer), _is_target(customer)]
     if not by_code:
-        return select(*columns, *_code_columns(False)).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
+        statement = select(*columns)
+        return _laid_out(statement.where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None)))
     statement = select(*columns, *_code_columns(True))
     if not by_campaign:
         # Deleted campaigns too: their codes answer code_invalid, like an unknown code.
-        return statement.join(DiscountCode, DiscountCode.campaign_id == Campaign.id).where(
-            DiscountCode.code_key == _CODE_KEY
+        return _laid_out(
+            statement.join(DiscountCode, DiscountCode.campaign_id == Campaign.id).where(
+                DiscountCode.code_key == _CODE_KEY
+            )
         )
-    return statement.outerjoin(
-        DiscountCode, and_(DiscountCode.campaign_id == Campaign.id, DiscountCode.code_key == _CODE_KEY)
-    ).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
+    return _laid_out(
+        statement.outerjoin(
+            DiscountCode, and_(DiscountCode.campaign_id == Campaign.id, DiscountCode.code_key == _CODE_KEY)
+        ).where(Campaign.id == _CAMPAIGN, Campaign.deleted_at.is_(None))
+    )
 
 
 @dataclass(frozen=True)
@@ -336,7 +361,7 @@ _BUDGET_HOLDS = (
         running_at(_NOW),
         Campaign.used_budget + _AMOUNT <= Campaign.total_budget,
     )
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 _CODE_HOLDS = (
     select(DiscountCode.id)
@@ -345,7 +370,7 @@ _CODE_HOLDS = (
         DiscountCode.retired_at.is_(None),
         or_(DiscountCode.max_redemptions.is_(None), DiscountCode.redemptions < DiscountCode.max_redemptions),
     )
-    .with_for_update()
+    .with_for_update(key_share=True)
 )
 
 

@@ -17,7 +17,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
+from pydantic import TypeAdapter
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -76,28 +78,31 @@ class Quote:
     def answer(self) -> QuoteRead:
         return QuoteRead(
             customer_id=self.customer_id,
-            discounts=[offered(priced) for priced in self.discounts],
+            discounts=_OFFERS.validate_python([offered(priced) for priced in self.discounts]),
             total_discount=self.total,
             rejected=_rejected(self.rejected),
         )
 
 
-def offered(priced: Priced) -> AvailableDiscount:
-    return AvailableDiscount(
-        campaign_id=priced.terms.id,
-        name=priced.terms.name,
-        discount_type=priced.terms.discount_type,
-        discount_amount=priced.amount,
-        code=priced.code.code if priced.code else None,
-    )
+def offered(priced: Priced) -> dict[str, Any]:
+    """A discount as an AvailableDiscount's fields (validated in one go, by pydantic-core, with the others)."""
+    return {
+        "campaign_id": priced.terms.id,
+        "name": priced.terms.name,
+        "discount_type": priced.terms.discount_type,
+        "discount_amount": priced.amount,
+        "code": priced.code.code if priced.code else None,
+    }
+
+
+_OFFERS = TypeAdapter(list[AvailableDiscount])
 
 
 def _rejected(rejected: Sequence[tuple[str, Refusal]]) -> list[RejectedCode]:
     return [RejectedCode(code=code, reason=refusal.reason, detail=refusal.detail) for code, refusal in rejected]
 
 
-@dataclass(frozen=True)
-class Evaluated:
+class Evaluated(NamedTuple):
     candidate: Candidate
     result: Decimal | Refusal
     day: date
@@ -109,6 +114,12 @@ def decide(
     """From every candidate's price or refusal: each campaign's offer (through the first of the codes
     sent that it takes, else without a code), best first; the combination the order gets
     (`rules.combination`); and each code sent that is not used, with why."""
+    if not codes:  # most quotes: every campaign found once, no code to account for
+        offers = sorted(
+            (Priced(e.candidate.terms, e.result, None, e.day) for e in evaluated if isinstance(e.result, Decimal)),
+            key=lambda priced: (-priced.amount, priced.terms.id),
+        )
+        return offers, rules.combination(offers), []
     keys = [code_key(code) for code in codes]
     rank = {key: index for index, key in reversed(list(enumerate(keys)))}
     by_campaign: dict[int, Priced] = {}
@@ -146,18 +157,22 @@ async def _evaluate(
     customer_id: int | None,
     asked: Asked,
     now: datetime,
-    store_timezone: str,
+    day: date,
     store_day: date,
 ) -> Evaluated:
-    terms = candidate.terms
-    day = rules.usage_day(terms, now, store_timezone)
+    """A candidate's price or refusal; its uses are read again when it counts them on another day than
+    the store's (a campaign with a time zone of its own)."""
     uses = candidate.uses_on_store_day
     if day != store_day:
-        uses = await queries.uses_on(connection, campaign_id=terms.id, customer_id=customer_id, day=day)
+        uses = await queries.uses_on(connection, campaign_id=candidate.terms.id, customer_id=customer_id, day=day)
     result = rules.evaluate(
-        terms, checkout=checkout, now=now, is_target=candidate.is_target, uses_today=uses, asked=asked
+        candidate.terms, checkout=checkout, now=now, is_target=candidate.is_target, uses_today=uses, asked=asked
     )
     return Evaluated(candidate, result, day)
+
+
+# Found among the live campaigns open to this customer, never named: how most candidates are asked.
+_FOUND = Asked(by_name=False)
 
 
 async def quote(connection: AsyncConnection, *, order: Order, now: datetime, store_timezone: str) -> Quote:
@@ -170,20 +185,32 @@ async def quote(connection: AsyncConnection, *, order: Order, now: datetime, sto
     if found.customer_id is None and order.customer.id is not None:
         raise CustomerNotFound()
     checkout = rules.Checkout(order.cart_value, order.delivery_charge)
-    evaluated = [
-        await _evaluate(
-            connection,
-            candidate,
-            checkout=checkout,
-            customer_id=found.customer_id,
-            # Found through a code, or among the live campaigns open to this customer: never named.
-            asked=Asked(by_name=False, code_given=candidate.code is not None, code=candidate.code),
-            now=now,
-            store_timezone=store_timezone,
-            store_day=store_day,
+    days: dict[str | None, date] = {None: store_day}  # each time zone's day, worked out once
+    evaluated = []
+    for candidate in found.candidates:
+        zone = candidate.terms.timezone
+        day = days.get(zone) or days.setdefault(zone, rules.usage_day(candidate.terms, now, store_timezone))
+        # Found through a code, or among the live campaigns open to this customer: never named.
+        asked = _FOUND if candidate.code is None else Asked(by_name=False, code_given=True, code=candidate.code)
+        if day == store_day:  # most campaigns: the uses read with the offers are the day's
+            terms, uses = candidate.terms, candidate.uses_on_store_day
+            result = rules.evaluate(
+                terms, checkout=checkout, now=now, is_target=candidate.is_target, uses_today=uses, asked=asked
+            )
+            evaluated.append(Evaluated(candidate, result, day))
+            continue
+        evaluated.append(
+            await _evaluate(
+                connection,
+                candidate,
+                checkout=checkout,
+                customer_id=found.customer_id,
+                asked=asked,
+                now=now,
+                day=day,
+                store_day=store_day,
+            )
         )
-        for candidate in found.candidates
-    ]
     offers, discounts, rejected = decide(order.codes, evaluated)
     return Quote(found.customer_id, offers, discounts, rejected)
 
@@ -240,7 +267,7 @@ async def apply(
             customer_id=customer_id,
             asked=asked,
             now=now,
-            store_timezone=store_timezone,
+            day=rules.usage_day(found.candidate.terms, now, store_timezone),
             store_day=store_day,
         )
         if isinstance(priced.result, Refusal):
@@ -363,4 +390,4 @@ async def available(
 ) -> list[AvailableDiscount]:
     """Every discount an apply would accept now, best first: a quote's every offer."""
     found = await quote(connection, order=order, now=now, store_timezone=store_timezone)
-    return [offered(priced) for priced in found.offers]
+    return _OFFERS.validate_python([offered(priced) for priced in found.offers])

@@ -64,7 +64,7 @@ async def available_discounts(
     )
     await attempts.settle(request, counted, [refusal.reason for _, refusal in quote.rejected])
     # Serialised once, by pydantic-core: FastAPI would dump each offer, validate it again, then dump it.
-    offers = [checkouts.offered(priced) for priced in quote.offers]
+    offers = _OFFERS.validate_python([checkouts.offered(priced) for priced in quote.offers])
     return Response(_OFFERS.dump_json(offers, exclude_none=True), media_type="application/json")
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 from app.campaigns.models import DiscountType
 from app.campaigns.rules import Terms, is_running
@@ -160,8 +161,7 @@ def evaluate(
     return amount
 
 
-@dataclass(frozen=True)
-class Priced:
+class Priced(NamedTuple):
     """A campaign's discount for this checkout, through one of the checkout's codes or none."""
 
     terms: Terms

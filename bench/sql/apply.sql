@@ -14,18 +14,18 @@ WHERE customers.id = :customer::INTEGER) AS customer_id, campaigns.id, campaigns
 FROM daily_usages 
 WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses, EXISTS (SELECT * 
 FROM campaign_targets 
-WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target, CAST(NULL AS INTEGER) AS code_id, CAST(NULL AS VARCHAR) AS code_text, CAST(NULL AS VARCHAR) AS code_key, CAST(NULL AS INTEGER) AS code_max, CAST(NULL AS INTEGER) AS code_used, CAST(NULL AS BOOLEAN) AS code_retired 
+WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target 
 FROM campaigns 
 WHERE campaigns.id = :campaign::INTEGER AND campaigns.deleted_at IS NULL;
 WITH budget AS 
 (SELECT campaigns.id AS id 
 FROM campaigns 
-WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR UPDATE), 
+WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR NO KEY UPDATE), 
 code AS 
 (SELECT discount_codes.id AS id 
 FROM discount_codes 
 WHERE discount_codes.id = NULL::INTEGER AND discount_codes.retired_at IS NULL AND (discount_codes.max_redemptions IS NULL OR discount_codes.redemptions < discount_codes.max_redemptions) AND (EXISTS (SELECT budget.id 
-FROM budget)) FOR UPDATE), 
+FROM budget)) FOR NO KEY UPDATE), 
 counted AS 
 (INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) SELECT :campaign::INTEGER AS campaign_id, :customer::INTEGER AS customer_id, :today::DATE AS day, 1::INTEGER AS uses, 100000::INTEGER AS usage_limit 
 WHERE (EXISTS (SELECT budget.id 

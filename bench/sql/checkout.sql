@@ -30,12 +30,12 @@ INSERT INTO checkouts (customer_id, cart_value, delivery_charge, total_discount,
 WITH budget AS 
 (SELECT campaigns.id AS id 
 FROM campaigns 
-WHERE campaigns.id = 5001::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR UPDATE), 
+WHERE campaigns.id = 5001::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR NO KEY UPDATE), 
 code AS 
 (SELECT discount_codes.id AS id 
 FROM discount_codes 
 WHERE discount_codes.id = 1::INTEGER AND discount_codes.retired_at IS NULL AND (discount_codes.max_redemptions IS NULL OR discount_codes.redemptions < discount_codes.max_redemptions) AND (EXISTS (SELECT budget.id 
-FROM budget)) FOR UPDATE), 
+FROM budget)) FOR NO KEY UPDATE), 
 counted AS 
 (INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) SELECT 5001::INTEGER AS campaign_id, :customer::INTEGER AS customer_id, :today::DATE AS day, 1::INTEGER AS uses, 1000000::INTEGER AS usage_limit 
 WHERE (EXISTS (SELECT budget.id 
@@ -59,12 +59,12 @@ FROM code_taken) AS code_taken;
 WITH budget AS 
 (SELECT campaigns.id AS id 
 FROM campaigns 
-WHERE campaigns.id = 5002::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :delivery::NUMERIC(14, 2) <= campaigns.total_budget FOR UPDATE), 
+WHERE campaigns.id = 5002::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :delivery::NUMERIC(14, 2) <= campaigns.total_budget FOR NO KEY UPDATE), 
 code AS 
 (SELECT discount_codes.id AS id 
 FROM discount_codes 
 WHERE discount_codes.id = NULL::INTEGER AND discount_codes.retired_at IS NULL AND (discount_codes.max_redemptions IS NULL OR discount_codes.redemptions < discount_codes.max_redemptions) AND (EXISTS (SELECT budget.id 
-FROM budget)) FOR UPDATE), 
+FROM budget)) FOR NO KEY UPDATE), 
 counted AS 
 (INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) SELECT 5002::INTEGER AS campaign_id, :customer::INTEGER AS customer_id, :today::DATE AS day, 1::INTEGER AS uses, 1000000::INTEGER AS usage_limit 
 WHERE (EXISTS (SELECT budget.id 

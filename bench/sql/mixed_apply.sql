@@ -9,7 +9,7 @@
 \set amount random(100, 2000) / 100.0
 \set idem random(1, 9000000000000000000)
 BEGIN ISOLATION LEVEL READ COMMITTED;
-INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (E'cms_live_49865eb8\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
+INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (:idem::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
 SAVEPOINT sa_savepoint_1;
 SELECT (SELECT customers.id 
 FROM customers 
@@ -17,18 +17,18 @@ WHERE customers.id = :customer::INTEGER) AS customer_id, campaigns.id, campaigns
 FROM daily_usages 
 WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses, EXISTS (SELECT * 
 FROM campaign_targets 
-WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target, CAST(NULL AS INTEGER) AS code_id, CAST(NULL AS VARCHAR) AS code_text, CAST(NULL AS VARCHAR) AS code_key, CAST(NULL AS INTEGER) AS code_max, CAST(NULL AS INTEGER) AS code_used, CAST(NULL AS BOOLEAN) AS code_retired 
+WHERE campaign_targets.campaign_id = campaigns.id AND campaign_targets.customer_id = :customer::INTEGER) AS is_target 
 FROM campaigns 
 WHERE campaigns.id = :campaign::INTEGER AND campaigns.deleted_at IS NULL;
 WITH budget AS 
 (SELECT campaigns.id AS id 
 FROM campaigns 
-WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR UPDATE), 
+WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND campaigns.deleted_at IS NULL AND NOT campaigns.is_paused AND campaigns.start_date <= :now::TIMESTAMP WITH TIME ZONE AND campaigns.end_date > :now::TIMESTAMP WITH TIME ZONE AND campaigns.used_budget + :amount::NUMERIC(14, 2) <= campaigns.total_budget FOR NO KEY UPDATE), 
 code AS 
 (SELECT discount_codes.id AS id 
 FROM discount_codes 
 WHERE discount_codes.id = NULL::INTEGER AND discount_codes.retired_at IS NULL AND (discount_codes.max_redemptions IS NULL OR discount_codes.redemptions < discount_codes.max_redemptions) AND (EXISTS (SELECT budget.id 
-FROM budget)) FOR UPDATE), 
+FROM budget)) FOR NO KEY UPDATE), 
 counted AS 
 (INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit) SELECT :campaign::INTEGER AS campaign_id, :customer::INTEGER AS customer_id, :today::DATE AS day, 1::INTEGER AS uses, 100000::INTEGER AS usage_limit 
 WHERE (EXISTS (SELECT budget.id 
@@ -50,5 +50,5 @@ FROM recorded) AS redemption_id, EXISTS (SELECT spent.id
 FROM spent) AS spent, EXISTS (SELECT code_taken.id 
 FROM code_taken) AS code_taken;
 RELEASE SAVEPOINT sa_savepoint_1;
-UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T05\x3a33\x3a03Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = E'cms_live_49865eb8\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR;
+UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T06\x3a39\x3a32Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = :idem::VARCHAR;
 COMMIT;
