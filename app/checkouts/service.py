@@ -108,6 +108,10 @@ class Evaluated(NamedTuple):
     day: date
 
 
+def _best_first(priced: Priced) -> tuple[Decimal, int]:
+    return -priced.amount, priced.terms.id
+
+
 def decide(
     codes: Sequence[str], evaluated: Sequence[Evaluated]
 ) -> tuple[list[Priced], list[Priced], list[tuple[str, Refusal]]]:
@@ -117,7 +121,7 @@ def decide(
     if not codes:  # most quotes: every campaign found once, no code to account for
         offers = sorted(
             (Priced(e.candidate.terms, e.result, None, e.day) for e in evaluated if isinstance(e.result, Decimal)),
-            key=lambda priced: (-priced.amount, priced.terms.id),
+            key=_best_first,
         )
         return offers, rules.combination(offers), []
     keys = [code_key(code) for code in codes]
@@ -132,7 +136,7 @@ def decide(
             by_key[candidate.code_key] = entry
         if isinstance(entry.result, Decimal) and candidate.terms.id not in by_campaign:
             by_campaign[candidate.terms.id] = Priced(candidate.terms, entry.result, candidate.code, entry.day)
-    offers = sorted(by_campaign.values(), key=lambda priced: (-priced.amount, priced.terms.id))
+    offers = sorted(by_campaign.values(), key=_best_first)
     discounts = rules.combination(offers)
     used = {priced.code.id for priced in discounts if priced.code is not None}
     rejected: list[tuple[str, Refusal]] = []
@@ -149,22 +153,9 @@ def decide(
     return offers, discounts, rejected
 
 
-async def _evaluate(
-    connection: AsyncConnection,
-    candidate: Candidate,
-    *,
-    checkout: rules.Checkout,
-    customer_id: int | None,
-    asked: Asked,
-    now: datetime,
-    day: date,
-    store_day: date,
+def _priced(
+    candidate: Candidate, *, checkout: rules.Checkout, now: datetime, uses: int, asked: Asked, day: date
 ) -> Evaluated:
-    """A candidate's price or refusal; its uses are read again when it counts them on another day than
-    the store's (a campaign with a time zone of its own)."""
-    uses = candidate.uses_on_store_day
-    if day != store_day:
-        uses = await queries.uses_on(connection, campaign_id=candidate.terms.id, customer_id=customer_id, day=day)
     result = rules.evaluate(
         candidate.terms, checkout=checkout, now=now, is_target=candidate.is_target, uses_today=uses, asked=asked
     )
@@ -192,25 +183,12 @@ async def quote(connection: AsyncConnection, *, order: Order, now: datetime, sto
         day = days.get(zone) or days.setdefault(zone, rules.usage_day(candidate.terms, now, store_timezone))
         # Found through a code, or among the live campaigns open to this customer: never named.
         asked = _FOUND if candidate.code is None else Asked(by_name=False, code_given=True, code=candidate.code)
-        if day == store_day:  # most campaigns: the uses read with the offers are the day's
-            terms, uses = candidate.terms, candidate.uses_on_store_day
-            result = rules.evaluate(
-                terms, checkout=checkout, now=now, is_target=candidate.is_target, uses_today=uses, asked=asked
+        uses = candidate.uses_on_store_day
+        if day != store_day:  # a campaign with a time zone of its own counts another day's uses
+            uses = await queries.uses_on(
+                connection, campaign_id=candidate.terms.id, customer_id=found.customer_id, day=day
             )
-            evaluated.append(Evaluated(candidate, result, day))
-            continue
-        evaluated.append(
-            await _evaluate(
-                connection,
-                candidate,
-                checkout=checkout,
-                customer_id=found.customer_id,
-                asked=asked,
-                now=now,
-                day=day,
-                store_day=store_day,
-            )
-        )
+        evaluated.append(_priced(candidate, checkout=checkout, now=now, uses=uses, asked=asked, day=day))
     offers, discounts, rejected = decide(order.codes, evaluated)
     return Quote(found.customer_id, offers, discounts, rejected)
 
@@ -260,28 +238,29 @@ async def apply(
             raise CampaignNotFound() if campaign_id is not None else refused(Refusal.of(Reason.CODE_INVALID))
         customer_id = await _customer_id(session, customer, found.customer_id, now)
         asked = Asked(by_name=campaign_id is not None, code_given=code is not None, code=found.candidate.code)
-        priced = await _evaluate(
-            connection,
-            found.candidate,
-            checkout=checkout,
-            customer_id=customer_id,
-            asked=asked,
-            now=now,
-            day=rules.usage_day(found.candidate.terms, now, store_timezone),
-            store_day=store_day,
-        )
+        candidate = found.candidate
+        day = rules.usage_day(candidate.terms, now, store_timezone)
+        uses = candidate.uses_on_store_day
+        if day != store_day:
+            uses = await queries.uses_on(connection, campaign_id=candidate.terms.id, customer_id=customer_id, day=day)
+        priced = _priced(candidate, checkout=checkout, now=now, uses=uses, asked=asked, day=day)
         if isinstance(priced.result, Refusal):
             raise refused(priced.result)
         terms = found.candidate.terms
-        use = Use(terms, found.candidate.code, customer_id, priced.day, *_values(checkout), priced.result, now)
+        use = Use(
+            terms,
+            found.candidate.code,
+            customer_id,
+            priced.day,
+            checkout.cart_value,
+            checkout.delivery_charge,
+            priced.result,
+            now,
+        )
         redemption_id = await queries.write_use(connection, use)
         if redemption_id is not None:
             return _redemption(use, redemption_id)
     raise AssertionError("unreachable: _attempts raises after the last")
-
-
-def _values(checkout: rules.Checkout) -> tuple[Decimal, Decimal]:
-    return checkout.cart_value, checkout.delivery_charge
 
 
 async def create(
