@@ -45,7 +45,7 @@ format: install
 
 # docs/settings.md and .env.example, from the Settings class (a test fails when they are stale).
 docs: install
-	$(BIN)/python -m app.core.reference_docs
+	$(BIN)/python -m app.reference_docs
 
 # The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database,
 # created when missing; the suite empties it on every run and refuses one holding other tables).

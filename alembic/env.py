@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from alembic import context
 from app.core.config import Settings, defaults_with, settings_or_exit
-from app.core.db import Base, create_engine
+from app.core.db.session import Base, create_engine
 from app.models import import_all_models
 
 config = context.config

@@ -20,10 +20,10 @@ from app.codes import rules as code_rules
 from app.codes import service as codes_service
 from app.core.clock import utc_now
 from app.core.config import settings_or_exit
-from app.core.database_errors import is_unreachable
-from app.core.db import create_engine, create_sessionmaker
-from app.core.logs import escape
-from app.core.migrations import SchemaNotCurrent, ensure_schema_current
+from app.core.db.errors import is_unreachable
+from app.core.db.migrations import SchemaNotCurrent, ensure_schema_current
+from app.core.db.session import create_engine, create_sessionmaker
+from app.core.observability.logs import escape
 from app.discounts import ledger
 from app.idempotency import service as idempotency
 

@@ -24,17 +24,22 @@ from app.auth.models import Scope
 from app.campaigns.router import router as campaigns_router
 from app.checkouts.router import router as checkouts_router
 from app.codes.router import router as codes_router
-from app.core import metrics
 from app.core.config import Settings, get_settings, settings_or_exit
-from app.core.database_errors import install_database_error_handling, is_unreachable
-from app.core.db import create_engine, create_sessionmaker, read_only
-from app.core.errors import RateLimited, error_responses, install_error_handlers
-from app.core.logs import configure_logging
-from app.core.middleware import BodySizeLimitMiddleware, JsonCORSMiddleware, ResponseHeadersMiddleware, RouteRecorder
-from app.core.migrations import SchemaNotCurrent, ensure_schema_current
-from app.core.openapi import install_openapi, operation_id
-from app.core.ratelimit import LimiterState, RateLimiter, rate_limit
-from app.core.routing import install_method_not_allowed
+from app.core.db.errors import install_database_error_handling, is_unreachable
+from app.core.db.migrations import SchemaNotCurrent, ensure_schema_current
+from app.core.db.session import create_engine, create_sessionmaker, read_only
+from app.core.http.errors import RateLimited, error_responses, install_error_handlers
+from app.core.http.middleware import (
+    BodySizeLimitMiddleware,
+    JsonCORSMiddleware,
+    ResponseHeadersMiddleware,
+    RouteRecorder,
+)
+from app.core.http.openapi import install_openapi, operation_id
+from app.core.http.ratelimit import LimiterState, RateLimiter, rate_limit
+from app.core.http.routing import install_method_not_allowed
+from app.core.observability import metrics
+from app.core.observability.logs import configure_logging
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
 from app.idempotency import service as idempotency

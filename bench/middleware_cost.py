@@ -43,8 +43,8 @@ async def per_request_microseconds(app: App, requests: int) -> float:
 
 
 async def main(requests: int, rounds: int) -> None:
-    from app.core.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter
-    from app.core.middleware import ResponseHeadersMiddleware
+    from app.core.http.middleware import ResponseHeadersMiddleware
+    from app.core.observability.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter
 
     access = logging.getLogger("app.access")
     handler = logging.StreamHandler(open(os.devnull, "w"))  # noqa: SIM115, ASYNC230 - lives as long as the process

@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.clock import request_time, utc_now
 from app.core.config import Settings, defaults_with, normalize_database_url
-from app.core.db import Base
-from app.core.migrations import upgrade_to_head
+from app.core.db.migrations import upgrade_to_head
+from app.core.db.session import Base
 from app.main import create_app
 from app.models import import_all_models
 from tests import postgres_test_database

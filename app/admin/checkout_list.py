@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.campaigns.models import Campaign
 from app.checkouts.exceptions import CheckoutNotFound
 from app.checkouts.models import Checkout
-from app.core.db import total_of
+from app.core.db.session import total_of
 from app.discounts.models import Redemption, RedemptionStatus
 
 

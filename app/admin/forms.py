@@ -19,8 +19,8 @@ from pydantic import ValidationError
 from app.campaigns.models import Campaign
 from app.campaigns.schemas import CampaignWrite
 from app.core.clock import valid_timezone
-from app.core.errors import ValidationFailed
-from app.core.schemas import MAX_ID
+from app.core.http.errors import ValidationFailed
+from app.core.http.schemas import MAX_ID
 
 # Every field of a campaign form, as the API names them, plus the radio choosing the kind of discount.
 FIELDS = (*CampaignWrite.model_fields, "discount_kind")

@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UtcDateTime
+from app.core.db.session import Base, UtcDateTime
 
 
 class ConsoleSession(Base):

@@ -52,7 +52,7 @@ async def _no_such_path(request: Request, exc: Exception) -> Response:
 
     Starlette asks a handler for the status code before one for the exception's class, so every 404
     the router (or the static files) raises comes here first; the rest go on to the handler the app
-    installed for HTTPException (app.core.errors), looked up now so the order of installation does not
+    installed for HTTPException (app.core.http.errors), looked up now so the order of installation does not
     matter."""
     path = request.url.path
     if path == COOKIE_PATH or path.startswith(COOKIE_PATH + "/"):

@@ -27,7 +27,7 @@ from app.auth.models import ApiKey, Scope
 from app.auth.service import Principal
 from app.core.clock import NowDep
 from app.core.config import Settings, SettingsDep
-from app.core.db import UtcDateTime, short_read
+from app.core.db.session import UtcDateTime, short_read
 
 SESSION_COOKIE = "console_session"
 SIGN_IN_COOKIE = "console_sign_in"

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import field_validator
 
-from app.core.schemas import ResponseModel
+from app.core.http.schemas import ResponseModel
 
 
 class AuditEventRead(ResponseModel):

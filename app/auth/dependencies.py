@@ -12,8 +12,8 @@ from app.auth.models import Scope
 from app.auth.service import ANONYMOUS, Principal
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import short_read
-from app.core.ratelimit import EndpointClass, RateLimiter, client_ip
+from app.core.db.session import short_read
+from app.core.http.ratelimit import EndpointClass, RateLimiter, client_ip
 
 
 def _presented_key(request: Request) -> str | None:

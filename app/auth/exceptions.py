@@ -1,6 +1,6 @@
 """Authentication and authorisation errors."""
 
-from app.core.errors import AppError
+from app.core.http.errors import AppError
 
 
 class Unauthorized(AppError):

@@ -12,7 +12,7 @@ from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth.models import ApiKey, Scope
-from app.core.db import short_read
+from app.core.db.session import short_read
 
 if TYPE_CHECKING:
     from app.auth.cache import KeyCache

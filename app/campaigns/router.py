@@ -24,10 +24,10 @@ from app.campaigns.schemas import (
 )
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import ValidationFailed, error_responses
-from app.core.exact_json import ExactJsonRoute
-from app.core.schemas import Limit, PathId, QueryBool, Skip
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import ValidationFailed, error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.schemas import Limit, PathId, QueryBool, Skip
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"], route_class=ExactJsonRoute)
 

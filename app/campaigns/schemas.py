@@ -9,8 +9,8 @@ from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_vali
 from app.campaigns.models import Campaign, CampaignStatus, DiscountType
 from app.campaigns.rules import derive_status
 from app.core.clock import TimeZoneName, UtcDatetime
+from app.core.http.schemas import Description, Id, Name, RequestModel, ResponseModel, StrictBool
 from app.core.money import Money, MoneyOut, Percentage, PositiveMoney
-from app.core.schemas import Description, Id, Name, RequestModel, ResponseModel, StrictBool
 
 # A sanity ceiling; the configured cap (MAX_TARGET_CUSTOMERS) is checked by the service.
 MAX_TARGETS = 1_000_000

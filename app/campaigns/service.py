@@ -23,8 +23,8 @@ from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, Campaign
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
-from app.core.db import LIKE_ESCAPE, contains_pattern, insert_for, total_of
-from app.core.errors import ValidationFailed
+from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
+from app.core.http.errors import ValidationFailed
 from app.customers import service as customers_service
 
 # Ids per statement: under every driver's parameter limit (SQLite and asyncpg: 32,766).

@@ -1,6 +1,6 @@
 """What can go wrong with a checkout of several discounts."""
 
-from app.core.errors import Conflict, NotFound
+from app.core.http.errors import Conflict, NotFound
 
 
 class QuoteStale(Conflict):

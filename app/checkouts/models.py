@@ -7,7 +7,7 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
-from app.core.db import Base, Cents, UtcDateTime
+from app.core.db.session import Base, Cents, UtcDateTime
 from app.discounts.models import RedemptionStatus
 
 

@@ -53,7 +53,7 @@ from app.campaigns.models import Campaign, CampaignTarget
 from app.campaigns.rules import TERM_COLUMNS, Terms, running_at
 from app.checkouts.models import Checkout
 from app.codes.models import DiscountCode
-from app.core.db import Cents, UtcDateTime
+from app.core.db.session import Cents, UtcDateTime
 from app.customers.models import Customer
 from app.discounts.models import DailyUsage, Redemption, RedemptionStatus
 from app.discounts.rules import CodeState

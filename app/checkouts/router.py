@@ -13,12 +13,12 @@ from app.checkouts.schemas import CheckoutRead, CheckoutRequest, QuoteRead, Quot
 from app.codes import attempts
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import RateLimited, error_responses
-from app.core.exact_json import ExactJsonRoute
-from app.core.ratelimit import TooManyCodeAttempts
-from app.core.routing import DigitsConvertor  # noqa: F401 - registers {name:digits}
-from app.core.schemas import PathId
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import RateLimited, error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.ratelimit import TooManyCodeAttempts
+from app.core.http.routing import DigitsConvertor  # noqa: F401 - registers {name:digits}
+from app.core.http.schemas import PathId
 from app.customers.exceptions import CustomerNotFound
 from app.discounts.exceptions import AlreadyRolledBack
 from app.discounts.router import IDEMPOTENCY_ERRORS, REPLAY_HEADER_DOC

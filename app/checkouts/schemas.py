@@ -4,8 +4,8 @@ from datetime import datetime
 
 from pydantic import Field
 
+from app.core.http.schemas import ResponseModel
 from app.core.money import Money, MoneyOut
-from app.core.schemas import ResponseModel
 from app.discounts.models import RedemptionStatus
 from app.discounts.rules import Reason
 from app.discounts.schemas import ONE_CUSTOMER, AvailableDiscount, AvailableRequest, RedemptionRead

@@ -31,7 +31,7 @@ from app.checkouts.queries import Candidate, CustomerRef, Use
 from app.checkouts.schemas import CheckoutRead, QuoteRead, RejectedCode
 from app.codes.rules import code_key
 from app.core.clock import local_day
-from app.core.database_errors import TransactionConflict
+from app.core.db.errors import TransactionConflict
 from app.core.money import ZERO
 from app.customers import service as customers_service
 from app.customers.exceptions import CustomerNotFound

@@ -1,4 +1,4 @@
-"""Counting a checkout's codes against the guessing limits (app.core.ratelimit): before the lookup,
+"""Counting a checkout's codes against the guessing limits (app.core.http.ratelimit): before the lookup,
 per API key and per customer; the codes that turn out valid are given back after it."""
 
 from collections.abc import Sequence
@@ -7,7 +7,7 @@ from fastapi import Request
 
 from app.auth.service import Principal
 from app.checkouts.queries import CustomerRef
-from app.core.ratelimit import CodeAttempts, RateLimiter, client_ip
+from app.core.http.ratelimit import CodeAttempts, RateLimiter, client_ip
 from app.discounts.rules import Reason
 
 

@@ -1,6 +1,6 @@
 """What can go wrong when managing codes (a checkout's refusals of a code are in app.discounts.refusals)."""
 
-from app.core.errors import Conflict, NotFound, ValidationFailed
+from app.core.http.errors import Conflict, NotFound, ValidationFailed
 
 
 class CodeTaken(Conflict):

@@ -18,10 +18,10 @@ from app.codes.exceptions import CodeNotFound, CodeTaken, KeyspaceTooSmall
 from app.codes.models import DiscountCode
 from app.codes.schemas import CodeBatchRead, CodeRead, CodesCreate
 from app.core.clock import NowDep, iso_utc
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import error_responses
-from app.core.exact_json import ExactJsonRoute
-from app.core.schemas import Limit, PathId, Skip
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.schemas import Limit, PathId, Skip
 
 router = APIRouter(prefix="/campaigns", tags=["codes"], route_class=ExactJsonRoute)
 

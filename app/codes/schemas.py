@@ -6,7 +6,7 @@ from typing import Annotated, Self
 from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from app.codes.rules import CODE_PATTERN, MAX_LENGTH, MIN_KEY_LENGTH, PATTERN_PATTERN
-from app.core.schemas import RequestModel, ResponseModel, either, given, not_given
+from app.core.http.schemas import RequestModel, ResponseModel, either, given, not_given
 
 # The most codes one API call generates; `python -m app codes generate` makes any number.
 MAX_GENERATED = 100_000

@@ -15,7 +15,7 @@ from app.auth.service import Principal
 from app.codes import rules
 from app.codes.exceptions import CodeNotFound, CodeTaken, KeyspaceTooSmall
 from app.codes.models import DiscountCode
-from app.core.db import insert_for, short_read
+from app.core.db.session import insert_for, short_read
 
 # Codes per INSERT: 5 values each, well under every driver's parameter limit (32,766).
 GENERATE_CHUNK = 5000

@@ -5,7 +5,7 @@ two decimals (99.995) is a 422 naming the field, never rounded to 100. Amounts t
 service computes (a percentage of a cart) are rounded to cents half-up by `to_cents`.
 
 A request amount is a JSON number (the body is parsed with `Decimal`, so 99.995 is
-seen as written, not through a float: see `app.core.routing`) or a plain decimal
+seen as written, not through a float: see `app.core.http.routing`) or a plain decimal
 string ("10.50"). Booleans, exponents in strings, underscores, spaces, signs other
 than a leading minus and non-ASCII digits are refused. The published JSON schema of
 each type (`_schema`) says exactly this: a number with `multipleOf: 0.01` and bounds,

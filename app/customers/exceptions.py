@@ -1,6 +1,6 @@
 """What can go wrong with customers."""
 
-from app.core.errors import Conflict, NotFound
+from app.core.http.errors import Conflict, NotFound
 
 
 class CustomerNotFound(NotFound):

@@ -8,10 +8,10 @@ from fastapi import APIRouter, Depends, Path, Response, status
 from app.auth.dependencies import PrincipalDep, access
 from app.auth.models import Scope
 from app.core.clock import NowDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import error_responses
-from app.core.exact_json import ExactJsonRoute
-from app.core.schemas import Limit, PathId, Skip
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.schemas import Limit, PathId, Skip
 from app.customers import service
 from app.customers.exceptions import CustomerExists, CustomerNotFound, ExternalIdTaken
 from app.customers.models import Customer

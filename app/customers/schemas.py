@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from app.core.schemas import Name, RequestModel, ResponseModel
+from app.core.http.schemas import Name, RequestModel, ResponseModel
 
 
 def _email_address(value: str) -> str:

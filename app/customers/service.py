@@ -11,8 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.core.db import LIKE_ESCAPE, contains_pattern, insert_for, total_of
-from app.core.schemas import MAX_ID
+from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
+from app.core.http.schemas import MAX_ID
 from app.customers.exceptions import CustomerExists, CustomerNotFound, ExternalIdTaken
 from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate

@@ -24,7 +24,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from app.campaigns.models import Campaign
 from app.campaigns.rules import running_at
-from app.core.db import Cents
+from app.core.db.session import Cents
 from app.core.money import ZERO, to_cents
 from app.discounts.models import Redemption, RedemptionStatus
 

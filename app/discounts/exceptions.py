@@ -2,7 +2,7 @@
 `rules.Reason`, so each code is listed in the OpenAPI schema and docs/errors.md. The rules return
 refusals as values; `refused` turns one into its error at the edge."""
 
-from app.core.errors import Conflict, NotFound
+from app.core.http.errors import Conflict, NotFound
 from app.discounts.rules import DETAILS, Reason, Refusal
 
 

@@ -8,7 +8,7 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
-from app.core.db import Base, Cents, UtcDateTime
+from app.core.db.session import Base, Cents, UtcDateTime
 
 
 class RedemptionStatus(StrEnum):

@@ -14,14 +14,14 @@ from app.campaigns.exceptions import CampaignNotFound
 from app.checkouts import service as checkouts
 from app.checkouts.queries import CustomerRef
 from app.codes import attempts
-from app.core import metrics
 from app.core.clock import NowDep, UtcDatetime
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import AppError, RateLimited, error_responses
-from app.core.exact_json import ExactJsonRoute
-from app.core.ratelimit import TooManyCodeAttempts
-from app.core.schemas import Limit, PathId, QueryId, Skip
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import AppError, RateLimited, error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.ratelimit import TooManyCodeAttempts
+from app.core.http.schemas import Limit, PathId, QueryId, Skip
+from app.core.observability import metrics
 from app.customers.exceptions import CustomerNotFound
 from app.discounts import rules, service
 from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound

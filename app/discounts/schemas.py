@@ -8,8 +8,8 @@ from pydantic import Field, model_validator
 
 from app.campaigns.models import DiscountType
 from app.codes.schemas import CodeText
+from app.core.http.schemas import Description, Id, RequestModel, ResponseModel, either
 from app.core.money import Money, MoneyOut
-from app.core.schemas import Description, Id, RequestModel, ResponseModel, either
 from app.customers.schemas import ExternalId
 from app.discounts.models import RedemptionStatus
 

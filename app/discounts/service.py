@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.campaigns.models import Campaign
 from app.codes.models import DiscountCode
-from app.core.db import total_of
+from app.core.db.session import total_of
 from app.customers import service as customers_service
 from app.discounts.exceptions import AlreadyRolledBack, RedemptionNotFound
 from app.discounts.models import DailyUsage, Redemption, RedemptionStatus

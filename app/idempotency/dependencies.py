@@ -30,8 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.dependencies import PrincipalDep
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import COMMIT_DESPITE_ERROR, SessionDep
-from app.core.errors import AppError, ValidationFailed, error_body
+from app.core.db.session import COMMIT_DESPITE_ERROR, SessionDep
+from app.core.http.errors import AppError, ValidationFailed, error_body
 from app.idempotency import service
 from app.idempotency.service import REPLAYED_HEADER, IdempotencyKeyHeader
 

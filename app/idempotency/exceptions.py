@@ -1,6 +1,6 @@
 """What can go wrong with an Idempotency-Key."""
 
-from app.core.errors import Conflict, ValidationFailed
+from app.core.http.errors import Conflict, ValidationFailed
 
 
 class IdempotencyKeyReused(ValidationFailed):

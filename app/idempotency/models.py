@@ -6,7 +6,7 @@ from sqlalchemy import Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
-from app.core.db import Base, UtcDateTime
+from app.core.db.session import Base, UtcDateTime
 
 
 class IdempotencyRecord(Base):

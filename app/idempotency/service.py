@@ -22,7 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.clock import utc_now
-from app.core.db import insert_for
+from app.core.db.session import insert_for
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from app.idempotency.models import IdempotencyRecord
 

@@ -22,7 +22,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import defaults_with
-from app.core.migrations import PROJECT_ROOT
+from app.core.db.migrations import PROJECT_ROOT
 from app.main import create_app
 from tests.factories import campaign_payload, create_api_key
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.config import defaults_with
-from app.core.migrations import upgrade_to_head
+from app.core.db.migrations import upgrade_to_head
 from app.main import create_app
 from tests.conftest import Database, make_settings
 from tests.factories import campaign_payload, create_campaign, create_customer

@@ -9,8 +9,8 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from alembic import command
-from app.core.db import Base
-from app.core.migrations import alembic_config
+from app.core.db.migrations import alembic_config
+from app.core.db.session import Base
 from app.models import import_all_models
 from tests.integration.live_server import scratch_postgres_database
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from app.auth import service as auth_service
 from app.auth.models import Scope
-from app.core.ratelimit import RateLimiter
+from app.core.http.ratelimit import RateLimiter
 from app.main import create_app
 from tests.conftest import Database, make_settings
 from tests.factories import campaign_payload, create_campaign, create_customer

@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from app.core.config import defaults_with
-from app.core.migrations import SchemaNotCurrent
+from app.core.db.migrations import SchemaNotCurrent
 from app.idempotency import service as idempotency
 from app.idempotency.models import IdempotencyRecord
 from app.main import create_app

@@ -24,7 +24,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, ViewportSize, expect, sync_playwright
 
-from app.core.migrations import PROJECT_ROOT, upgrade_to_head
+from app.core.db.migrations import PROJECT_ROOT, upgrade_to_head
 from tests.factories import campaign_payload, iso
 from tests.integration.live_server import LiveServer, run_cli
 

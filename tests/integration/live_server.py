@@ -26,7 +26,7 @@ import httpx
 import pytest
 
 from app.core.config import Settings
-from app.core.migrations import PROJECT_ROOT, upgrade_to_head
+from app.core.db.migrations import PROJECT_ROOT, upgrade_to_head
 
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 STARTUP_TIMEOUT_SECONDS = 30.0

@@ -28,7 +28,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from app.checkouts.queries import CustomerRef, offers, offers_statement
 from app.core.clock import local_day
 from app.core.config import defaults_with
-from app.core.db import create_engine
+from app.core.db.session import create_engine
 from tests.factories import create_campaign
 from tests.integration.checkouts import (
     APPLY,

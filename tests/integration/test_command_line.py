@@ -11,7 +11,7 @@ from sqlalchemy import update
 from app.auth.models import ApiKey
 from app.campaigns.models import Campaign
 from app.core.config import defaults_with
-from app.core.migrations import upgrade_to_head
+from app.core.db.migrations import upgrade_to_head
 from app.main import create_app
 from tests.factories import apply, create_campaign, create_customer
 from tests.integration.live_server import run_cli, scratch_postgres_database

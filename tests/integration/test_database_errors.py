@@ -17,7 +17,7 @@ import pytest
 from fastapi import FastAPI
 
 from app.core.config import defaults_with
-from app.core.migrations import upgrade_to_head
+from app.core.db.migrations import upgrade_to_head
 from app.main import create_app
 from tests.factories import apply, create_campaign, create_customer
 from tests.integration.live_server import plain_dsn, scratch_postgres_database

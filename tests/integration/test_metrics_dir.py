@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from app.core import metrics_dir
-from app.core.migrations import PROJECT_ROOT
+from app.core.db.migrations import PROJECT_ROOT
+from app.core.observability import metrics_dir
 
 pytestmark = pytest.mark.integration
 
@@ -93,10 +93,10 @@ def test_the_operators_directory_is_created_and_one_set_too_late_is_refused(
 ) -> None:
     wanted = tmp_path / "metrics" / "campaigns"
     monkeypatch.setenv(metrics_dir.ENVIRONMENT_VARIABLE, str(wanted))
-    # The test process has imported prometheus_client without the variable (app.core.metrics, a lone
+    # The test process has imported prometheus_client without the variable (app.core.observability.metrics, a lone
     # process): it keeps its metrics in memory and would ignore a directory set now. That is said,
     # rather than each worker counting on its own in silence.
-    from app.core import metrics  # here: the workers this module spawns must not import it first
+    from app.core.observability import metrics  # here: the workers this module spawns must not import it first
 
     assert metrics.MULTIPROCESS_DIR is None
     with pytest.raises(RuntimeError, match="imported before"):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.migrations import upgrade_to_head
+from app.core.db.migrations import upgrade_to_head
 from tests.factories import campaign_payload, create_campaign
 from tests.integration.checkouts import (
     APPLY,

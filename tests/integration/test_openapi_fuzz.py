@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from app.core.migrations import PROJECT_ROOT
+from app.core.db.migrations import PROJECT_ROOT
 from tests.factories import campaign_payload
 from tests.integration.live_server import live_server, scratch_postgres_database
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from app.core.migrations import PROJECT_ROOT
+from app.core.db.migrations import PROJECT_ROOT
 from tests.integration.live_server import free_port
 
 pytestmark = pytest.mark.integration

@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from app.core.schemas import NAME_PATTERN, Name, PathId, QueryBool
+from app.core.http.schemas import NAME_PATTERN, Name, PathId, QueryBool
 
 _names = TypeAdapter(Name)
 

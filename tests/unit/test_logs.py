@@ -8,7 +8,14 @@ import sys
 
 import pytest
 
-from app.core.logs import LOG_FORMAT, EscapingFormatter, JsonFormatter, Untrusted, current_request_id, escape
+from app.core.observability.logs import (
+    LOG_FORMAT,
+    EscapingFormatter,
+    JsonFormatter,
+    Untrusted,
+    current_request_id,
+    escape,
+)
 
 FORGED_LINE = "/zz\n2026-11-25 12:00:00,000 CRITICAL app.fake: INJECTED"
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from app.core.exact_json import loads_exact
+from app.core.http.exact_json import loads_exact
 from app.core.money import (
     MAX_AMOUNT,
     MONEY_PATTERN,

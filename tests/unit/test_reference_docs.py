@@ -3,7 +3,7 @@
 
 from pydantic import SecretStr
 
-from app.core import reference_docs
+from app import reference_docs
 from app.core.config import Settings, defaults_with
 
 

@@ -16,7 +16,7 @@ from app.core.config import (
     normalize_database_url,
     weak_secret_reason,
 )
-from app.core.migrations import PROJECT_ROOT
+from app.core.db.migrations import PROJECT_ROOT
 
 
 @pytest.fixture(autouse=True)

@@ -28,8 +28,8 @@ from app.campaigns.rules import derive_status
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignUpdate
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import ValidationFailed
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import ValidationFailed
 from app.discounts import burn
 
 router = APIRouter()

@@ -19,7 +19,7 @@ from app.admin.templating import PageNotFound, render
 from app.checkouts import service as checkouts_service
 from app.checkouts.exceptions import CheckoutNotFound
 from app.core.clock import NowDep
-from app.core.db import ReadSessionDep, SessionDep
+from app.core.db.session import ReadSessionDep, SessionDep
 from app.customers.models import Customer
 from app.discounts.exceptions import AlreadyRolledBack
 

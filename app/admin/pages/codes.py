@@ -26,7 +26,7 @@ from app.codes import service as codes_service
 from app.codes.exceptions import CodeNotFound, CodeTaken, KeyspaceTooSmall
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
+from app.core.db.session import ReadSessionDep, SessionDep
 
 router = APIRouter()
 

@@ -19,7 +19,7 @@ from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, Csrf
 from app.admin.templating import PageNotFound, render
 from app.auth.models import Scope
 from app.core.clock import NowDep
-from app.core.db import ReadSessionDep, SessionDep
+from app.core.db.session import ReadSessionDep, SessionDep
 from app.customers import service as customers_service
 from app.customers.exceptions import CustomerNotFound
 from app.customers.models import Customer

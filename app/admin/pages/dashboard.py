@@ -11,7 +11,7 @@ from app.admin.sessions import ConsoleUserDep
 from app.admin.templating import render
 from app.core.clock import NowDep, local_day
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep
+from app.core.db.session import ReadSessionDep
 from app.discounts import burn
 
 router = APIRouter()

@@ -12,9 +12,9 @@ from app.admin.templating import render
 from app.auth import service as auth_service
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db import ReadSessionDep, SessionDep
-from app.core.errors import RateLimited
-from app.core.ratelimit import RateLimiter
+from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.http.errors import RateLimited
+from app.core.http.ratelimit import RateLimiter
 
 router = APIRouter()
 

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, async_
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-from app.core import database_errors
 from app.core.config import Settings
+from app.core.db import errors as database_errors
 from app.core.money import CENT
 
 # Execution option for connections that only read: on SQLite they begin a

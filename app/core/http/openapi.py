@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
-from app.core.errors import ErrorBody, ValidationErrorBody
+from app.core.http.errors import ErrorBody, ValidationErrorBody
 
 _ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 

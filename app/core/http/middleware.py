@@ -14,9 +14,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core import metrics
-from app.core.logs import Untrusted, current_request_id
-from app.core.ratelimit import STATE_HEADERS
+from app.core.http.ratelimit import STATE_HEADERS
+from app.core.observability import metrics
+from app.core.observability.logs import Untrusted, current_request_id
 
 logger = logging.getLogger("app.access")
 

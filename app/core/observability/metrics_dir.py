@@ -65,7 +65,8 @@ def prepare(*, temp_root: Path | None = None) -> Path | None:
         ) from exc
     if "prometheus_client.values" in sys.modules and not _multiprocess_already():
         raise RuntimeError(
-            f"prometheus_client was imported before {ENVIRONMENT_VARIABLE} was set: import app.core.metrics first"
+            f"prometheus_client was imported before {ENVIRONMENT_VARIABLE} was set: "
+            "import app.core.observability.metrics first"
         )
     return directory
 

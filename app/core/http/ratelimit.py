@@ -32,9 +32,9 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from app.core import metrics
 from app.core.config import Settings
-from app.core.errors import RateLimited
+from app.core.http.errors import RateLimited
+from app.core.observability import metrics
 
 logger = logging.getLogger("app.ratelimit")
 

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.exact_json import NotAnObject
+from app.core.http.exact_json import NotAnObject
 
 
 class AppError(Exception):

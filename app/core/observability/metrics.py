@@ -29,7 +29,7 @@ from typing import Any, NamedTuple, Protocol
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from app.core import metrics_dir
+from app.core.observability import metrics_dir
 
 # Before prometheus_client is imported: it chooses between in-process and multiprocess storage on import.
 MULTIPROCESS_DIR = metrics_dir.prepare()

@@ -1,6 +1,6 @@
 """The reference pages written from the code, so that each fact is stated once: docs/settings.md and
 .env.example from the Settings class (`app/core/config.py`), and the table of error codes in
-docs/errors.md from the AppError classes. `make docs` (`python -m app.core.reference_docs`) rewrites
+docs/errors.md from the AppError classes. `make docs` (`python -m app.reference_docs`) rewrites
 them, and a test fails when one is stale.
 """
 
@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.http.errors import AppError
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DOC = PROJECT_ROOT / "docs" / "settings.md"
 ERRORS_DOC = PROJECT_ROOT / "docs" / "errors.md"
 ENV_EXAMPLE = PROJECT_ROOT / ".env.example"
@@ -73,7 +73,7 @@ def _grouped() -> list[tuple[str, list[tuple[str, FieldInfo]]]]:
     listed = [name for names in GROUPS.values() for name in names]
     missing = sorted(set(fields) - set(listed))
     if missing or len(listed) != len(set(listed)) or set(listed) - set(fields):
-        raise SystemExit(f"app/core/reference_docs.py: put every setting in one group of GROUPS (missing: {missing})")
+        raise SystemExit(f"app/reference_docs.py: put every setting in one group of GROUPS (missing: {missing})")
     return [(title, [(name, fields[name]) for name in names]) for title, names in GROUPS.items()]
 
 
