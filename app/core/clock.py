@@ -4,6 +4,7 @@
 instant into the date on the wall clocks of a time zone.
 """
 
+import inspect
 import re
 from datetime import UTC, date, datetime
 from functools import cache
@@ -15,6 +16,7 @@ from fastapi import Depends
 from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import PydanticCustomError, core_schema
+from starlette.requests import Request
 
 
 def utc_now() -> datetime:
@@ -28,6 +30,17 @@ async def request_time() -> datetime:
 
 
 NowDep = Annotated[datetime, Depends(request_time)]
+
+
+async def now_of(request: Request) -> datetime:
+    """What NowDep gives, for code that FastAPI's dependency injection does not call (plain Starlette
+    endpoints, app.auth.guard): `request_time`, or the app's override of it (the tests' frozen clock)."""
+    overrides = getattr(request.app, "dependency_overrides", {})
+    instant = overrides.get(request_time, request_time)()
+    if inspect.isawaitable(instant):
+        instant = await instant
+    assert isinstance(instant, datetime)
+    return instant
 
 
 def as_utc(value: datetime) -> datetime:
