@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.auth import service
 from app.auth.service import Principal
+from app.core.db.session import short_read
 
 logger = logging.getLogger("app.auth")
 
@@ -80,6 +81,43 @@ def _put(entries: "OrderedDict[str, V]", digest: str, value: V, size: int) -> No
     entries.move_to_end(digest)
     while len(entries) > size:
         entries.popitem(last=False)
+
+
+def digest_of(key: str, secret: str) -> str | None:
+    """What the cache knows `key` by (its HMAC), or None for what cannot be one of our keys."""
+    return service.hash_key(key, secret) if service.looks_like_a_key(key) else None
+
+
+async def look_up(
+    sessionmaker: async_sessionmaker[AsyncSession], cache: KeyCache, *, key: str, digest: str
+) -> Principal | None:
+    """Who `key` belongs to, asking the database unless it was refused lately; the answer is remembered.
+
+    The lookup is a short transaction of its own (not the request's, which is not open yet). A refusal
+    writes nothing."""
+    if cache.refused(digest):
+        return None
+    async with short_read(sessionmaker) as session:
+        principal = await service.find_unrevoked(session, key=key, digest=digest)
+    if principal is None:
+        cache.remember_refusal(digest)
+    else:
+        cache.remember(digest, principal)
+    return principal
+
+
+async def authenticate(
+    sessionmaker: async_sessionmaker[AsyncSession], cache: KeyCache, *, key: str, secret: str, now: datetime
+) -> Principal | None:
+    """Who `key` belongs to, or None for a wrong or revoked key: from the cache when it verified lately."""
+    digest = digest_of(key, secret)
+    if digest is None:
+        return None
+    principal = cache.verified(digest) or await look_up(sessionmaker, cache, key=key, digest=digest)
+    if principal is not None:
+        assert principal.key_prefix is not None
+        cache.used(principal.key_prefix, now)
+    return principal
 
 
 async def flush_last_use(cache: KeyCache, sessionmaker: async_sessionmaker[AsyncSession]) -> None:

@@ -11,6 +11,7 @@ so a route that guards and also names its caller (`PrincipalDep`) authenticates 
 
 from starlette.requests import Request
 
+from app.auth import cache as key_cache
 from app.auth import service
 from app.auth.exceptions import InsufficientScope, Unauthorized
 from app.auth.models import Scope
@@ -60,7 +61,7 @@ async def authenticate(request: Request) -> Principal:
     else:
         # Before the lookup: an address that keeps guessing costs no database work.
         await limiter.refuse_if_guessing(request)
-        found = await service.authenticate(
+        found = await key_cache.authenticate(
             request.app.state.read_sessionmaker,
             request.app.state.key_cache,
             key=key,

@@ -6,16 +6,11 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.models import ApiKey, Scope
-from app.core.db.session import short_read
-
-if TYPE_CHECKING:
-    from app.auth.cache import KeyCache
 
 KEY_PREFIX = "cms_live_"
 _PREFIX_LENGTH = len(KEY_PREFIX) + 8
@@ -77,33 +72,19 @@ async def create(session: AsyncSession, *, name: str, scopes: Sequence[Scope], s
     return api_key, key
 
 
-async def authenticate(
-    sessionmaker: async_sessionmaker[AsyncSession], cache: "KeyCache", *, key: str, secret: str, now: datetime
-) -> Principal | None:
-    """Who `key` belongs to, or None for a wrong or revoked key.
+def looks_like_a_key(key: str) -> bool:
+    """Whether `key` could be one of ours at all: anything else is refused without a lookup."""
+    return key.startswith(KEY_PREFIX) and len(key) <= 200
 
-    A key verified recently is taken from the worker's cache; otherwise it is looked up in a short
-    transaction of its own (not the request's, which is not open yet). A refusal writes nothing.
-    """
-    if not key.startswith(KEY_PREFIX) or len(key) > 200:
+
+async def find_unrevoked(session: AsyncSession, *, key: str, digest: str) -> Principal | None:
+    """Who `key` (whose HMAC is `digest`) belongs to, if it is a key that has not been revoked."""
+    api_key = await session.scalar(
+        select(ApiKey).where(ApiKey.prefix == key[:_PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
+    )
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
         return None
-    digest = hash_key(key, secret)
-    principal = cache.verified(digest)
-    if principal is None:
-        if cache.refused(digest):
-            return None
-        async with short_read(sessionmaker) as session:
-            api_key = await session.scalar(
-                select(ApiKey).where(ApiKey.prefix == key[:_PREFIX_LENGTH], ApiKey.revoked_at.is_(None))
-            )
-        if api_key is None or not hmac.compare_digest(api_key.key_hash, digest):
-            cache.remember_refusal(digest)
-            return None
-        principal = Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
-        cache.remember(digest, principal)
-    assert principal.key_prefix is not None
-    cache.used(principal.key_prefix, now)
-    return principal
+    return Principal(name=api_key.name, key_prefix=api_key.prefix, scopes=api_key.scope_set)
 
 
 async def record_last_use(session: AsyncSession, last_use: Mapping[str, datetime]) -> None:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import sessions
 from app.admin.sessions import CsrfDep
 from app.admin.templating import render
+from app.auth import cache as key_cache
 from app.auth import service as auth_service
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
@@ -74,7 +75,7 @@ async def sign_in(
         await limiter.refuse_if_guessing(request)
     except RateLimited as refusal:
         return await _sign_in_form(request, session, next_path=next_path, error=refusal.detail, status_code=429)
-    principal = await auth_service.authenticate(
+    principal = await key_cache.authenticate(
         request.app.state.read_sessionmaker,
         request.app.state.key_cache,
         key=api_key.strip(),
