@@ -1,6 +1,5 @@
 """One error type and one place that renders every error as `{"code", "detail"}`."""
 
-import sys
 from typing import Any
 
 from fastapi import FastAPI, Request, status
@@ -9,7 +8,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from app.core.http.exact_json import NotAnObject
+from app.core.http.exact_json import UnreadableBody
 
 
 class AppError(Exception):
@@ -129,23 +128,11 @@ def _validation_detail(fields: list[dict[str, Any]]) -> str:
 _UNPARSABLE_BODY = "There was an error parsing the body"
 
 
-def _why_unparsable(cause: BaseException | None) -> str:
-    """What FastAPI's bare 400 "error parsing the body" was about, from the exception it wraps.
-
-    `json.loads` raises JSONDecodeError for bad syntax (FastAPI makes that a 422 itself);
-    what reaches here is the rest: bytes that are not text, nesting deeper than the parser's
-    recursion limit, an integer longer than Python converts, a number no Decimal holds."""
-    if isinstance(cause, UnicodeDecodeError):
-        return "the body is not valid UTF-8 text (without a byte order mark)"
-    if isinstance(cause, NotAnObject):
-        return str(cause)
-    if isinstance(cause, RecursionError):
-        return "the body is nested too deeply to parse"
-    if isinstance(cause, ValueError) and "digits" in str(cause):
-        return f"a number in the body has more than {sys.get_int_max_str_digits()} digits"
-    if isinstance(cause, ArithmeticError):
-        return "a number in the body is out of any representable range"
-    return "the body cannot be parsed as JSON"
+def unreadable_body_response(exc: UnreadableBody) -> JSONResponse:
+    """The 422 for a body `loads_object` refused, whichever route read it."""
+    loc: list[str | int] = ["body"] if exc.position is None else ["body", exc.position]
+    fields = [{"loc": loc, "msg": exc.reason, "type": "json_invalid"}]
+    return JSONResponse(_body("validation_error", exc.detail, errors=fields), status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -161,15 +148,21 @@ def install_error_handlers(app: FastAPI) -> None:
             status.HTTP_422_UNPROCESSABLE_CONTENT,
         )
 
+    @app.exception_handler(UnreadableBody)
+    async def _unreadable_body(request: Request, exc: UnreadableBody) -> JSONResponse:
+        # Raised by `loads_object` in a plain Starlette endpoint of the app.
+        return unreadable_body_response(exc)
+
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == status.HTTP_400_BAD_REQUEST and exc.detail == _UNPARSABLE_BODY:
-            # FastAPI answers 400 for a body its JSON parser fails on other than by syntax;
-            # to a caller it is malformed JSON like any other, so it gets the same 422.
-            fields = [{"loc": ["body"], "msg": _why_unparsable(exc.__cause__), "type": "json_invalid"}]
-            return JSONResponse(
-                _body("validation_error", _validation_detail(fields), errors=fields),
-                status.HTTP_422_UNPROCESSABLE_CONTENT,
+            # FastAPI wraps what `ExactJsonRequest.json` raised in a bare 400: the caller gets the
+            # 422 that says why, the same as from a plain endpoint.
+            cause = exc.__cause__
+            return unreadable_body_response(
+                cause
+                if isinstance(cause, UnreadableBody)
+                else UnreadableBody("the body cannot be read")  # the client went away mid-body
             )
         codes = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
         code = codes.get(exc.status_code, "http_error")
