@@ -187,16 +187,13 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 COMMIT_DESPITE_ERROR = "commit_despite_error"
 
 
-async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """One request, one transaction, committed here before the response is sent.
+@asynccontextmanager
+async def write_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One request, one transaction: committed when the block ends, rolled back when it raises
+    (unless the use case asked, by COMMIT_DESPITE_ERROR, to keep what it recorded of its refusal).
 
-    `scope="function"` below matters: without it FastAPI runs the code after
-    `yield` once the response has gone out, and a failed commit would follow a 201.
-    What a failure to connect or to commit means to the caller is decided in
-    `database_errors`: it is the one place that tells "nothing was written" from
-    "the outcome is unknown".
-    """
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    What a failure to connect or to commit means to the caller is decided in `database_errors`: it is
+    the one place that tells "nothing was written" from "the outcome is unknown"."""
     async with sessionmaker() as session:
         await _open(session)
         try:
@@ -210,13 +207,27 @@ async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
         await _commit(session)
 
 
-async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+@asynccontextmanager
+async def read_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """A request that only reads: it never takes SQLite's write lock (a plain BEGIN), so it never
     queues behind a checkout, and on PostgreSQL it runs without a transaction (autocommit: two
-    round trips fewer); each statement still reads one consistent snapshot."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.read_sessionmaker
+    round trips fewer); each statement still reads one consistent snapshot. Give it the read-only
+    sessionmaker (`app.state.read_sessionmaker`)."""
     async with sessionmaker() as session:
         await _open(session)
+        yield session
+
+
+async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """`write_transaction` for a FastAPI route, committed before the response is sent: `scope="function"`
+    below matters, without it FastAPI runs the code after `yield` once the response has gone out, and a
+    failed commit would follow a 201."""
+    async with write_transaction(request.app.state.sessionmaker) as session:
+        yield session
+
+
+async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with read_transaction(request.app.state.read_sessionmaker) as session:
         yield session
 
 
