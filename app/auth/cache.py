@@ -39,6 +39,9 @@ class KeyCache:
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._refused: OrderedDict[str, float] = OrderedDict()
         self._last_use: dict[str, datetime] = {}
+        # The lookups under way, by (digest, client address): requests presenting the same key from the
+        # same address at once wait for one lookup (app.auth.guard) rather than each sending its own.
+        self.verifying: dict[tuple[str, str], asyncio.Future[Principal | None]] = {}
 
     def verified(self, digest: str) -> Principal | None:
         """The caller of a key verified less than `ttl_seconds` ago, else None."""

@@ -9,10 +9,13 @@ cache, an unknown one is looked up in a short read of its own. The caller is rem
 so a route that guards and also names its caller (`PrincipalDep`) authenticates once.
 """
 
+import asyncio
+
 from starlette.requests import Request
 
 from app.auth import cache as key_cache
 from app.auth import service
+from app.auth.cache import KeyCache
 from app.auth.exceptions import InsufficientScope, Unauthorized
 from app.auth.models import Scope
 from app.auth.service import ANONYMOUS, Principal
@@ -22,6 +25,7 @@ from app.core.db.session import short_read
 from app.core.http.ratelimit import EndpointClass, RateLimiter, client_ip
 
 _STATE_PRINCIPAL = "principal"
+_NOT_VALID = "This API key is not valid, or has been revoked."
 
 
 async def authorize(request: Request, endpoint: EndpointClass, *scopes: Scope) -> Principal:
@@ -51,28 +55,56 @@ async def authenticate(request: Request) -> Principal:
     try:
         key = _presented_key(request)
     except Unauthorized:
-        await limiter.refuse_if_guessing(request)
-        await limiter.count_failed_authentication(request)
+        await limiter.count_failed_key(request)  # 429 instead once the address is past the limit
         raise
     if key is None:
         if await _api_is_closed(request, settings.auth_required):
             raise Unauthorized()
         principal = ANONYMOUS
     else:
-        # Before the lookup: an address that keeps guessing costs no database work.
-        await limiter.refuse_if_guessing(request)
-        found = await key_cache.authenticate(
-            request.app.state.read_sessionmaker,
-            request.app.state.key_cache,
-            key=key,
-            secret=settings.api_key_secret.get_secret_value(),
-            now=await now_of(request),
-        )
-        if found is None:
-            await limiter.count_failed_authentication(request)
-            raise Unauthorized("This API key is not valid, or has been revoked.")
-        principal = found
+        principal = await _principal_of_key(request, key, settings.api_key_secret.get_secret_value())
     setattr(request.state, _STATE_PRINCIPAL, principal)
+    return principal
+
+
+async def _principal_of_key(request: Request, key: str, secret: str) -> Principal:
+    """The caller `key` belongs to, from the worker's cache when it verified lately, else verified
+    (`_verify`) once for all the requests from one address that present it at the same time: a burst
+    of one key costs one lookup and counts once."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    cache: KeyCache = request.app.state.key_cache
+    digest = key_cache.digest_of(key, secret)
+    principal = cache.verified(digest) if digest is not None else None
+    if principal is not None:
+        await limiter.refuse_if_guessing(request)  # a blocked address cannot tell a good key from a bad one
+    elif digest is None:
+        await limiter.count_failed_key(request)  # not even shaped like a key: no lookup to share
+        raise Unauthorized(_NOT_VALID)
+    else:
+        flight = (digest, client_ip(request))
+        verifying = cache.verifying.get(flight)
+        if verifying is None:
+            verifying = asyncio.ensure_future(_verify(request, cache, key=key, digest=digest))
+            cache.verifying[flight] = verifying
+            verifying.add_done_callback(lambda _: cache.verifying.pop(flight, None))
+        # Shielded: a caller that goes away does not cancel the lookup the others wait for.
+        principal = await asyncio.shield(verifying)
+        if principal is None:
+            raise Unauthorized(_NOT_VALID)
+    assert principal.key_prefix is not None
+    cache.used(principal.key_prefix, await now_of(request))
+    return principal
+
+
+async def _verify(request: Request, cache: KeyCache, *, key: str, digest: str) -> Principal | None:
+    """Count the key as a failure of its address before looking it up (429 past the limit, and no lookup),
+    then give the attempt back if it was valid: so an address that keeps guessing costs no database work,
+    and wrong keys sent at once get no more lookups than the limit, each having been counted first."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    attempt = await limiter.count_failed_key(request)
+    principal = await key_cache.look_up(request.app.state.read_sessionmaker, cache, key=key, digest=digest)
+    if principal is not None:
+        await limiter.give_back(attempt, 1)
     return principal
 
 

@@ -72,7 +72,8 @@ async def sign_in(
         )
     limiter: RateLimiter = request.app.state.rate_limiter
     try:
-        await limiter.refuse_if_guessing(request)
+        # Counted as a failure before the lookup, and given back once the key opens the console.
+        attempt = await limiter.count_failed_key(request)
     except RateLimited as refusal:
         return await _sign_in_form(request, session, next_path=next_path, error=refusal.detail, status_code=429)
     principal = await key_cache.authenticate(
@@ -83,9 +84,9 @@ async def sign_in(
         now=now,
     )
     if principal is None or principal.key_prefix is None:
-        await limiter.count_failed_authentication(request)
         return await _sign_in_form(request, session, next_path=next_path, error=NOT_VALID, status_code=401)
     if not sessions.may_sign_in(principal):
+        await limiter.give_back(attempt, 1)  # a valid key, only not for the console
         return await _sign_in_form(
             request,
             session,
@@ -96,8 +97,8 @@ async def sign_in(
         )
     response = RedirectResponse(next_path, status_code=303)
     if not await sessions.open_session(session, response, settings, key_prefix=principal.key_prefix, now=now):
-        await limiter.count_failed_authentication(request)
         return await _sign_in_form(request, session, next_path=next_path, error=NOT_VALID, status_code=401)
+    await limiter.give_back(attempt, 1)
     return response
 
 

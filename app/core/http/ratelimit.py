@@ -8,8 +8,10 @@ a slow one: after a failure the storage is left alone for a back-off
 (`RATE_LIMIT_STORAGE_BACKOFF_SECONDS`), so only the first request of each
 back-off waits for its timeout.
 
-Failed authentications are counted per IP too (`RATE_LIMIT_AUTH_FAILURES`):
-an address over that limit is refused before its key is even looked up.
+Failed authentications are counted per IP too (`RATE_LIMIT_AUTH_FAILURES`): a key the worker has
+not verified lately is counted as a failure before it is looked up (atomically, so a burst of wrong
+keys gets at most the limit's lookups) and given back when it turns out valid; an address over that
+limit is refused before its key is even looked up, whatever the key.
 
 Codes that are not valid are counted per API key and per customer
 (`RATE_LIMIT_CODE_FAILURES_PER_KEY`, `..._PER_CUSTOMER`), even when the other limits are off: a
@@ -45,6 +47,7 @@ T = TypeVar("T")
 # A limiter must answer fast or not at all: a slow Redis must not hold checkouts up.
 _REDIS_TIMEOUT_SECONDS = 0.5
 _AUTH_FAILURES = "auth_failures"
+_CODE_FAILURES = "code_failures"
 # Where the middleware finds the headers of the limit a request was counted against.
 STATE_HEADERS = "rate_limit_headers"
 
@@ -81,11 +84,24 @@ class TooManyCodeAttempts(RateLimited):
 
 
 @dataclass(frozen=True)
-class CodeAttempts:
-    """Codes counted as failures before they were looked up: `give_back` those that were valid."""
+class Attempts:
+    """Attempts counted as failures before they were looked up: `give_back` those that were valid."""
 
     counters: tuple[tuple[str, int], ...] = ()  # (storage key, expiry) of each caller's window
+
+
+@dataclass(frozen=True)
+class CodeAttempts(Attempts):
     codes: int = 0
+
+
+@dataclass(frozen=True)
+class _Counted:
+    """One caller's window after `amount` attempts were counted in it."""
+
+    counter: tuple[str, int]  # (storage key, expiry)
+    over: bool  # past the limit: the attempts must be given back and refused
+    retry_after: int  # seconds until the same attempts would pass
 
 
 class RateLimiter:
@@ -170,29 +186,65 @@ class RateLimiter:
                 headers={**headers, "Retry-After": retry_after},
             )
 
+    async def count_failed_key(self, request: Request) -> Attempts:
+        """Count a key from this address as a failure before it is looked up: 429 past
+        RATE_LIMIT_AUTH_FAILURES, with nothing counted. Give the attempt back if the key was valid."""
+        if not self.enabled:
+            return Attempts()
+        counted = await self._count_first(_AUTH_FAILURES, self.auth_failures, f"ip:{client_ip(request)}", 1)
+        if counted is None:
+            return Attempts()
+        attempts = Attempts((counted.counter,))
+        if counted.over:
+            await self.give_back(attempts, 1)  # a refused request looked nothing up
+            self._refuse_guessing(counted.retry_after)
+        return attempts
+
     async def refuse_if_guessing(self, request: Request) -> None:
-        """429 for an address that has failed to authenticate too often: asked before the key is
-        looked up, so a guesser costs no database work."""
+        """429 for an address past RATE_LIMIT_AUTH_FAILURES, counting nothing: for a key that needs no
+        lookup (the worker verified it lately), so a blocked address cannot tell a good key from a bad one."""
         if not self.enabled:
             return
-        ip = f"ip:{client_ip(request)}"
-        allowed = await self._ask(lambda: self.strategy.test(self.auth_failures, _AUTH_FAILURES, ip))
-        if allowed is None or allowed:
-            return
-        stats = await self._ask(lambda: self.strategy.get_window_stats(self.auth_failures, _AUTH_FAILURES, ip))
-        if stats is None:
-            return
-        headers = _headers(self.auth_failures, stats)
-        retry_after = headers["X-RateLimit-Reset"]
+        counted = await self._count_first(_AUTH_FAILURES, self.auth_failures, f"ip:{client_ip(request)}", 0)
+        if counted is not None and counted.over:
+            self._refuse_guessing(counted.retry_after)
+
+    def _refuse_guessing(self, retry_after: int) -> None:
+        headers = {
+            "X-RateLimit-Limit": str(self.auth_failures.amount),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(retry_after),
+            "Retry-After": str(retry_after),
+        }
         raise RateLimited(
             f"Too many failed authentications from this address ({self.auth_failures}); retry in {retry_after} s.",
-            headers={**headers, "Retry-After": retry_after},
+            headers=headers,
         )
 
-    async def count_failed_authentication(self, request: Request) -> None:
-        if self.enabled:
-            ip = f"ip:{client_ip(request)}"
-            await self._ask(lambda: self.strategy.hit(self.auth_failures, _AUTH_FAILURES, ip))
+    async def _count_first(self, name: str, item: RateLimitItem, who: str, amount: int) -> _Counted | None:
+        """Add `amount` attempts to `who`'s sliding window of `item` and say whether that is past it
+        (with `amount` 0: whether one more would be); None while the storage fails (fail open).
+
+        A sliding window: this window's count plus the last one's, weighted by how much of it is still
+        inside the period, so a count never drops to zero at a window's edge. The increment is atomic,
+        so of concurrent attempts only those within the limit see a count within it."""
+        expiry = item.get_expiry()
+        window, into = divmod(time.time(), expiry)
+        key = f"{name}/{item.amount}/{expiry}/{who}/{int(window)}"
+        if amount:
+            current = await self._ask(partial(self.storage.incr, key, 2 * expiry, amount))
+        else:
+            current = await self._ask(partial(self.storage.get, key))
+        if current is None:
+            return None
+        previous = await self._ask(partial(self.storage.get, f"{name}/{item.amount}/{expiry}/{who}/{int(window) - 1}"))
+        asked = max(amount, 1)
+        estimate = current + (previous or 0) * (1 - into / expiry)
+        over = estimate + (asked - amount) > item.amount
+        # When the same attempts would pass: in the next window, once enough of this one has slid out.
+        kept = current - amount
+        slide = expiry * max(0.0, 1 - (item.amount - asked) / kept) if kept > 0 else 0.0
+        return _Counted((key, 2 * expiry), over, max(1, math.ceil(expiry - into + slide)))
 
     async def count_codes(self, *, caller: str, customer: str, codes: int) -> CodeAttempts:
         """Count `codes` as failed attempts of `caller` (an API key or an address) and of `customer`
@@ -203,29 +255,17 @@ class RateLimiter:
         counted: list[tuple[str, int]] = []
         over: RateLimitItem | None = None
         retry_after = 1
-        now = time.time()
         for who, item in (
             (f"key:{caller}", self.code_failures_per_key),
             (f"customer:{customer}", self.code_failures_per_customer),
         ):
-            # A sliding window: this window's count plus the last one's, weighted by how much of it is
-            # still inside the period, so a count never drops to zero at a window's edge.
-            expiry = item.get_expiry()
-            window, into = divmod(now, expiry)
-            key = f"code_failures/{item.amount}/{expiry}/{who}/{int(window)}"
-            current = await self._ask(partial(self.storage.incr, key, 2 * expiry, codes))
-            if current is None:
+            window = await self._count_first(_CODE_FAILURES, item, who, codes)
+            if window is None:
                 continue
-            counted.append((key, 2 * expiry))
-            previous = await self._ask(
-                partial(self.storage.get, f"code_failures/{item.amount}/{expiry}/{who}/{int(window) - 1}")
-            )
-            if current + (previous or 0) * (1 - into / expiry) > item.amount:
+            counted.append(window.counter)
+            if window.over:
                 over = item
-                # When the same codes would pass: in the next window, once enough of this one has slid out.
-                kept = current - codes
-                slide = expiry * max(0.0, 1 - (item.amount - codes) / kept) if kept > 0 else 0.0
-                retry_after = max(retry_after, math.ceil(expiry - into + slide))
+                retry_after = max(retry_after, window.retry_after)
         attempts = CodeAttempts(tuple(counted), codes)
         if over is not None:
             # A refused request looked nothing up: its codes do not count against the caller.
@@ -236,7 +276,7 @@ class RateLimiter:
             )
         return attempts
 
-    async def give_back(self, attempts: CodeAttempts, valid: int) -> None:
+    async def give_back(self, attempts: Attempts, valid: int) -> None:
         """The `valid` codes of `attempts` were not failures after all."""
         if valid <= 0:
             return
