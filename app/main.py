@@ -17,6 +17,7 @@ from sqlalchemy import text
 from app import __version__
 from app.admin.router import install_console
 from app.auth import cache as key_cache
+from app.auth import revocations
 from app.auth import service as auth_service
 from app.auth.dependencies import access
 from app.auth.exceptions import InsufficientScope, Unauthorized
@@ -29,6 +30,7 @@ from app.core.db.errors import install_database_error_handling, is_unreachable
 from app.core.db.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.db.session import create_engine, create_sessionmaker, read_only
 from app.core.http.errors import RateLimited, error_responses, install_error_handlers
+from app.core.http.lean import serve_lean
 from app.core.http.middleware import (
     BodySizeLimitMiddleware,
     JsonCORSMiddleware,
@@ -93,6 +95,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             asyncio.create_task(key_cache.flush_last_use_periodically(app.state.key_cache, app.state.sessionmaker)),
         ]
+        if settings.api_key_cache_seconds > 0:  # a revoked key leaves every worker's cache at once
+            background.append(
+                asyncio.create_task(
+                    revocations.watch(
+                        app.state.key_cache,
+                        app.state.engine,
+                        app.state.read_sessionmaker,
+                        connect_timeout_seconds=settings.db_connect_timeout_seconds,
+                    )
+                )
+            )
         yield
         for task in background:
             task.cancel()
@@ -144,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Each included directly: a router included in a router costs every request a second round of matching.
     for domain_router in (customers_router, campaigns_router, codes_router, discounts_router, checkouts_router):
         app.include_router(domain_router, prefix="/api/v1")
+    serve_lean(app)  # the checkout's hot path, without the dependency tree (app.core.http.lean)
     if settings.admin_console_enabled:
         install_console(app)
     install_openapi(app)

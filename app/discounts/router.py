@@ -4,32 +4,29 @@ customer's usage. The work is app.checkouts.service's, shared with POST /checkou
 from collections.abc import Sequence
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
-from pydantic import TypeAdapter
+from fastapi import APIRouter, Depends, Query, status
 
 from app.auth.dependencies import access
 from app.auth.models import Scope
 from app.auth.service import Principal
 from app.campaigns.exceptions import CampaignNotFound
-from app.checkouts import service as checkouts
-from app.checkouts.queries import CustomerRef
-from app.codes import attempts
+from app.checkouts import endpoints
 from app.core.clock import NowDep, UtcDatetime
-from app.core.config import SettingsDep
 from app.core.db.session import ReadSessionDep, SessionDep
-from app.core.http.errors import AppError, RateLimited, error_responses
+from app.core.http.errors import RateLimited, error_responses
 from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.lean import documented_only
 from app.core.http.ratelimit import TooManyCodeAttempts
 from app.core.http.schemas import Limit, PathId, QueryId, Skip
-from app.core.observability import metrics
 from app.customers.exceptions import CustomerNotFound
-from app.discounts import rules, service
+from app.discounts import service
 from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
 from app.idempotency.dependencies import Idempotent
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
+from app.idempotency.service import IdempotencyKeyHeader
 
 router = APIRouter(prefix="/discounts", tags=["discounts"], route_class=ExactJsonRoute)
 
@@ -46,29 +43,14 @@ REPLAY_HEADER_DOC = {
     response_model=list[AvailableDiscount],
     responses=error_responses(CustomerNotFound, RateLimited, TooManyCodeAttempts),
 )
+@documented_only(endpoints.available)
 async def available_discounts(
-    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))],
-    request: Request,
-    now: NowDep,
-    data: AvailableRequest,
-    session: ReadSessionDep,
-    settings: SettingsDep,
-) -> Response:
+    caller: Annotated[Principal, Depends(access("available", Scope.CHECKOUT))], data: AvailableRequest
+) -> list[AvailableDiscount]:
     """Every discount an apply would accept right now, best first. Campaigns that need a code are
     offered only with one of the `codes` sent; an offer through a code names it in `code` (an offer
     without one has no `code`, as before codes existed)."""
-    order = checkouts.Order.of(data)
-    counted = await attempts.count(request, caller, order.customer, len(order.codes))
-    quote = await checkouts.quote(
-        await session.connection(), order=order, now=now, store_timezone=settings.store_timezone
-    )
-    await attempts.settle(request, counted, [refusal.reason for _, refusal in quote.rejected])
-    # Serialised once, by pydantic-core: FastAPI would dump each offer, validate it again, then dump it.
-    offers = _OFFERS.validate_python([checkouts.offered(priced) for priced in quote.offers])
-    return Response(_OFFERS.dump_json(offers, exclude_none=True), media_type="application/json")
-
-
-_OFFERS = TypeAdapter(list[AvailableDiscount])
+    raise AssertionError("served by app.checkouts.endpoints.available")
 
 
 @router.post(
@@ -82,14 +64,11 @@ _OFFERS = TypeAdapter(list[AvailableDiscount])
         ),
     },
 )
+@documented_only(endpoints.apply)
 async def apply_discount(
     caller: Annotated[Principal, Depends(access("apply", Scope.CHECKOUT))],
-    request: Request,
-    now: NowDep,
     data: ApplyRequest,
-    session: SessionDep,
-    settings: SettingsDep,
-    idempotent: Idempotent,
+    idempotency_key: IdempotencyKeyHeader = None,
 ) -> RedemptionRead:
     """Give this checkout the campaign's discount: spends budget, one of today's uses, and the code's
     use when a code is given. Name the campaign, its code, or both (a customer types a code; the
@@ -97,36 +76,7 @@ async def apply_discount(
 
     Send an `Idempotency-Key` to make retries safe: a repeat replays the first answer and spends nothing.
     """
-    state = request.scope["state"]
-    customer = CustomerRef(data.customer_id, data.customer_external_id)
-    counted = await attempts.count(request, caller, customer, 0 if data.code is None else 1)
-    try:
-        replayed = await idempotent.replay(RedemptionRead, data)
-        if replayed is not None:
-            metrics.note_apply(state, status=idempotent.response.status_code, replayed=True, given=replayed)
-            return replayed
-        async with idempotent.work():
-            redemption = await checkouts.apply(
-                session,
-                customer=customer,
-                campaign_id=data.campaign_id,
-                code=data.code,
-                checkout=rules.Checkout(data.cart_value, data.delivery_charge),
-                now=now,
-                store_timezone=settings.store_timezone,
-            )
-        answer = await idempotent.record(redemption)
-    except AppError as error:
-        # A code that is not valid stays counted; any other answer was no failed guess.
-        await attempts.settle(
-            request, counted, [rules.Reason(error.code)] if error.code == rules.Reason.CODE_INVALID else []
-        )
-        was_replayed = idempotency.REPLAYED_HEADER in (error.headers or {})
-        metrics.note_apply(state, status=error.status_code, replayed=was_replayed, refusal=error.code)
-        raise
-    await attempts.settle(request, counted, [])
-    metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=False, given=answer)
-    return answer
+    raise AssertionError("served by app.checkouts.endpoints.apply")
 
 
 @router.get(

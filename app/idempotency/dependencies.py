@@ -23,13 +23,15 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, Request, Response, status
-from pydantic import BaseModel
+from fastapi import Depends, Response, status
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import Request
 
 from app.auth.dependencies import PrincipalDep
+from app.auth.service import Principal
 from app.core.clock import NowDep
-from app.core.config import SettingsDep
+from app.core.config import Settings
 from app.core.db.session import COMMIT_DESPITE_ERROR, SessionDep
 from app.core.http.errors import AppError, ValidationFailed, error_body
 from app.idempotency import service
@@ -123,25 +125,63 @@ def _replayed_refusal(status_code: int, body: dict[str, Any]) -> AppError:
     return refusal
 
 
+_KEY_HEADER = TypeAdapter(IdempotencyKeyHeader)
+
+
+def presented_key(request: Request) -> tuple[str | None, list[dict[str, Any]]]:
+    """The Idempotency-Key a plain endpoint was sent, checked as the FastAPI header parameter is: the
+    key (or None), and the validation errors FastAPI would report for it."""
+    raw = request.headers.get(service.KEY_HEADER)
+    if raw is None:
+        return None, []
+    try:
+        return _KEY_HEADER.validate_python(raw), []
+    except ValidationError as exc:
+        return None, [{**error, "loc": ("header", service.KEY_HEADER)} for error in exc.errors(include_url=False)]
+
+
+def idempotent_of(
+    request: Request,
+    *,
+    session: AsyncSession,
+    response: Response,
+    caller: Principal,
+    key: str | None,
+    now: datetime,
+    status_code: int,
+) -> IdempotentRequest:
+    """A request's idempotency, for a FastAPI route (`Idempotent`) or a plain Starlette endpoint alike.
+    `response` carries what a replay changes (its status, `Idempotent-Replayed`)."""
+    settings: Settings = request.app.state.settings
+    return IdempotentRequest(
+        session=session,
+        response=response,
+        key=key,
+        caller=caller.identity,
+        operation=f"{request.method} {request.url.path}",
+        status_code=status_code,
+        now=now,
+        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+    )
+
+
 async def idempotent_request(
     request: Request,
     response: Response,
     session: SessionDep,
     caller: PrincipalDep,
     now: NowDep,
-    settings: SettingsDep,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> IdempotentRequest:
     route_status = getattr(request.scope.get("route"), "status_code", None)
-    return IdempotentRequest(
+    return idempotent_of(
+        request,
         session=session,
         response=response,
+        caller=caller,
         key=idempotency_key,
-        caller=caller.identity,
-        operation=f"{request.method} {request.url.path}",
-        status_code=route_status or status.HTTP_200_OK,
         now=now,
-        ttl=timedelta(hours=settings.idempotency_key_ttl_hours),
+        status_code=route_status or status.HTTP_200_OK,
     )
 
 

@@ -31,10 +31,11 @@ logger = logging.getLogger("app.idempotency")
 REPLAYED_HEADER = "Idempotent-Replayed"
 _PENDING = 0  # response_status of a key whose work has not committed yet
 
+KEY_HEADER = "Idempotency-Key"
 IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
-        alias="Idempotency-Key",
+        alias=KEY_HEADER,
         min_length=1,
         max_length=255,
         pattern=r"^[\x20-\x7e]+$",

@@ -1,0 +1,194 @@
+"""The checkout's hot path as plain Starlette endpoints: available, apply, quote, checkout, rollback.
+
+Each does what its FastAPI declaration (app.discounts.router, app.checkouts.router) promises, in the
+order FastAPI did it: the body read strictly, the caller guarded (key, scope, rate limit), the header
+and the body validated, then one transaction; the same use cases (app.checkouts.service), errors and
+answers. See app.core.http.lean for why these routes skip FastAPI's dependency tree.
+"""
+
+from datetime import datetime
+
+from pydantic import TypeAdapter
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette import status
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.auth.guard import authorize
+from app.auth.models import Scope
+from app.auth.service import Principal
+from app.checkouts import service
+from app.checkouts.queries import CustomerRef
+from app.checkouts.schemas import CheckoutRead, CheckoutRequest, QuoteRead, QuoteRequest
+from app.codes import attempts
+from app.core.clock import now_of
+from app.core.config import Settings
+from app.core.db.driver import connection_of
+from app.core.db.session import read_transaction, write_transaction
+from app.core.http.errors import AppError
+from app.core.http.lean import json_document, json_response, path_parameter, validated
+from app.core.http.schemas import PathId
+from app.core.observability import metrics
+from app.discounts import rules
+from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
+from app.idempotency.dependencies import IdempotentRequest, idempotent_of, presented_key
+from app.idempotency.service import REPLAYED_HEADER
+
+_AVAILABLE = TypeAdapter(AvailableRequest)
+_APPLY = TypeAdapter(ApplyRequest)
+_QUOTE = TypeAdapter(QuoteRequest)
+_CHECKOUT = TypeAdapter(CheckoutRequest)
+_ROLLBACK = TypeAdapter(RollbackRequest)
+_OFFERS = TypeAdapter(list[AvailableDiscount])
+_REDEMPTION = TypeAdapter(RedemptionRead)
+_QUOTE_READ = TypeAdapter(QuoteRead)
+_CHECKOUT_READ = TypeAdapter(CheckoutRead)
+_CHECKOUT_ID = TypeAdapter(PathId)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _replay_headers(carrier: Response) -> dict[str, str] | None:
+    return {REPLAYED_HEADER: "true"} if REPLAYED_HEADER in carrier.headers else None
+
+
+async def available(request: Request) -> Response:
+    document = await json_document(request)
+    caller = await authorize(request, "available", Scope.CHECKOUT)
+    data = validated(_AVAILABLE, document)
+    assert data is not None
+    order = service.Order.of(data)
+    counted = await attempts.count(request, caller, order.customer, len(order.codes))
+    async with read_transaction(request.app.state.read_sessionmaker) as session:
+        quote = await service.quote(
+            await connection_of(session),
+            order=order,
+            now=await now_of(request),
+            store_timezone=_settings(request).store_timezone,
+        )
+    await attempts.settle(request, counted, [refusal.reason for _, refusal in quote.rejected])
+    offers = _OFFERS.validate_python([service.offered(priced) for priced in quote.offers])
+    return json_response(_OFFERS, offers, exclude_none=True)
+
+
+async def quote(request: Request) -> Response:
+    document = await json_document(request)
+    caller = await authorize(request, "available", Scope.CHECKOUT)
+    data = validated(_QUOTE, document)
+    assert data is not None
+    order = service.Order.of(data)
+    counted = await attempts.count(request, caller, order.customer, len(order.codes))
+    async with read_transaction(request.app.state.read_sessionmaker) as session:
+        found = await service.quote(
+            await connection_of(session),
+            order=order,
+            now=await now_of(request),
+            store_timezone=_settings(request).store_timezone,
+        )
+    await attempts.settle(request, counted, [refusal.reason for _, refusal in found.rejected])
+    return json_response(_QUOTE_READ, found.answer())
+
+
+async def apply(request: Request) -> Response:
+    document = await json_document(request)
+    caller = await authorize(request, "apply", Scope.CHECKOUT)
+    key, header_errors = presented_key(request)
+    data = validated(_APPLY, document, errors=header_errors)
+    assert data is not None
+    state = request.scope["state"]
+    now = await now_of(request)
+    customer = CustomerRef(data.customer_id, data.customer_external_id)
+    counted = await attempts.count(request, caller, customer, 0 if data.code is None else 1)
+    carrier = Response(status_code=status.HTTP_201_CREATED)
+    try:
+        async with write_transaction(request.app.state.sessionmaker) as session:
+            idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_201_CREATED)
+            answer = await idempotent.replay(RedemptionRead, data)
+            if answer is not None:
+                metrics.note_apply(state, status=carrier.status_code, replayed=True, given=answer)
+            else:
+                async with idempotent.work():
+                    redemption = await service.apply(
+                        session,
+                        customer=customer,
+                        campaign_id=data.campaign_id,
+                        code=data.code,
+                        checkout=rules.Checkout(data.cart_value, data.delivery_charge),
+                        now=now,
+                        store_timezone=_settings(request).store_timezone,
+                    )
+                answer = await idempotent.record(redemption)
+    except AppError as error:
+        # A code that is not valid stays counted; any other answer was no failed guess.
+        await attempts.settle(
+            request, counted, [rules.Reason(error.code)] if error.code == rules.Reason.CODE_INVALID else []
+        )
+        was_replayed = REPLAYED_HEADER in (error.headers or {})
+        metrics.note_apply(state, status=error.status_code, replayed=was_replayed, refusal=error.code)
+        raise
+    await attempts.settle(request, counted, [])
+    if REPLAYED_HEADER not in carrier.headers:
+        metrics.note_apply(state, status=status.HTTP_201_CREATED, replayed=False, given=answer)
+    return json_response(_REDEMPTION, answer, status_code=carrier.status_code, headers=_replay_headers(carrier))
+
+
+async def create_checkout(request: Request) -> Response:
+    document = await json_document(request)
+    caller = await authorize(request, "apply", Scope.CHECKOUT)
+    key, header_errors = presented_key(request)
+    data = validated(_CHECKOUT, document, errors=header_errors)
+    assert data is not None
+    now = await now_of(request)
+    order = service.Order.of(data)
+    counted = await attempts.count(request, caller, order.customer, len(order.codes))
+    carrier = Response(status_code=status.HTTP_201_CREATED)
+    async with write_transaction(request.app.state.sessionmaker) as session:
+        idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_201_CREATED)
+        checkout = await idempotent.replay(CheckoutRead, data)
+        if checkout is None:
+            async with idempotent.work():
+                checkout = await service.create(
+                    session,
+                    order=order,
+                    expect_total=data.expect_total_discount,
+                    now=now,
+                    store_timezone=_settings(request).store_timezone,
+                )
+            await idempotent.record(checkout)
+    await attempts.settle(request, counted, [entry.reason for entry in checkout.rejected])
+    return json_response(_CHECKOUT_READ, checkout, status_code=carrier.status_code, headers=_replay_headers(carrier))
+
+
+async def rollback_checkout(request: Request) -> Response:
+    document = await json_document(request)
+    caller = await authorize(request, "write", Scope.CHECKOUT)
+    key, header_errors = presented_key(request)
+    checkout_id, path_errors = path_parameter(request, "checkout_id", _CHECKOUT_ID)
+    body = validated(_ROLLBACK, document, optional=True, errors=header_errors + path_errors) or RollbackRequest()
+    now = await now_of(request)
+    carrier = Response(status_code=status.HTTP_200_OK)
+    async with write_transaction(request.app.state.sessionmaker) as session:
+        idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_200_OK)
+        checkout = await idempotent.replay(CheckoutRead, body)
+        if checkout is None:
+            async with idempotent.work():
+                checkout = await service.rollback(session, checkout_id=checkout_id, reason=body.reason, now=now)
+            await idempotent.record(checkout)
+    return json_response(_CHECKOUT_READ, checkout, status_code=carrier.status_code, headers=_replay_headers(carrier))
+
+
+def _idempotent(
+    request: Request,
+    session: AsyncSession,
+    carrier: Response,
+    caller: Principal,
+    key: str | None,
+    now: datetime,
+    status_code: int,
+) -> IdempotentRequest:
+    return idempotent_of(
+        request, session=session, response=carrier, caller=caller, key=key, now=now, status_code=status_code
+    )
