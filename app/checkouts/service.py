@@ -31,6 +31,7 @@ from app.checkouts.queries import Candidate, CustomerRef, Use
 from app.checkouts.schemas import CheckoutRead, QuoteRead, RejectedCode
 from app.codes.rules import code_key
 from app.core.clock import local_day
+from app.core.db.driver import connection_of
 from app.core.db.errors import TransactionConflict
 from app.core.money import ZERO
 from app.customers import service as customers_service
@@ -227,7 +228,7 @@ async def apply(
 ) -> RedemptionRead:
     """One campaign's discount, named by id, by code, or both: count today's use, record the
     redemption, spend its budget (and the code's use), in the caller's transaction."""
-    connection = await session.connection()
+    connection = await connection_of(session)
     store_day = local_day(now, store_timezone)
     key = code_key(code) if code is not None else None
     for _ in _attempts(f"apply of campaign {campaign_id} / code {'given' if code else 'none'}"):
@@ -268,7 +269,7 @@ async def create(
 ) -> CheckoutRead:
     """Apply what the quote gives, all or nothing: each discount is written under a savepoint that a
     failed guard rolls back whole, before the order is priced again."""
-    connection = await session.connection()
+    connection = await connection_of(session)
     customer_id: int | None = None
     for _ in _attempts(f"checkout of {order.customer}"):
         priced = await quote(connection, order=order, now=now, store_timezone=store_timezone)
@@ -278,7 +279,7 @@ async def create(
             )
         customer_id = customer_id or await _customer_id(session, order.customer, priced.customer_id, now)
         savepoint = await session.begin_nested()
-        connection = await session.connection()  # the session emits SAVEPOINT as it hands the connection out
+        connection = await connection_of(session)  # the session emits SAVEPOINT as it hands the connection out
         checkout_id = await queries.insert_checkout(
             connection,
             customer_id=customer_id,
