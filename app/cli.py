@@ -112,15 +112,15 @@ def list_keys() -> None:
 
 @keys.command("revoke")
 def revoke_key(prefix: Annotated[str, typer.Argument(help="The key's prefix, as `keys list` shows it.")]) -> None:
-    """Revoke a key: every worker refuses it within API_KEY_CACHE_SECONDS (10 s by default)."""
+    """Revoke a key: every worker refuses it within a second (app.auth.revocations)."""
     api_key = _in_transaction(lambda session: auth_service.revoke(session, prefix=prefix, now=utc_now()))
     if api_key is None:
         typer.echo(f"No API key has the prefix {escape(prefix)}.", err=True)
         raise typer.Exit(1)
     seconds = settings_or_exit().api_key_cache_seconds
     typer.echo(
-        f"Revoked {escape(api_key.prefix)} ({escape(api_key.name)}): "
-        f"every worker of the service refuses it within {seconds:g} s."
+        f"Revoked {escape(api_key.prefix)} ({escape(api_key.name)}): every worker of the service refuses it "
+        f"within a second (within {seconds:g} s in a worker that logs that it cannot hear revocations)."
     )
 
 
@@ -176,13 +176,15 @@ def generate_codes(
 
 @cli.command()
 def reconcile() -> None:
-    """Check that every campaign's used_budget equals its applied redemptions, and every daily
-    use count its redemptions. Prints each mismatch; exits 1 if there is one."""
+    """Check that every campaign's used_budget (its budget slices' sum) equals its applied redemptions,
+    that its slices' allotments add up to its total_budget, and that every daily use count equals its
+    redemptions. Prints each mismatch; exits 1 if there is one."""
 
     async def check(session: AsyncSession) -> list[str]:
         budgets = await ledger.budget_mismatches(session)
+        allotments = await ledger.slice_mismatches(session)
         usages = await ledger.usage_mismatches(session)
-        return [str(mismatch) for mismatch in [*budgets, *usages]]
+        return [str(mismatch) for mismatch in [*budgets, *allotments, *usages]]
 
     mismatches = _in_transaction(check)
     for line in mismatches:
@@ -190,7 +192,10 @@ def reconcile() -> None:
     if mismatches:
         typer.echo(f"{len(mismatches)} mismatch(es) found.", err=True)
         raise typer.Exit(1)
-    typer.echo("Ledger balanced: every campaign's used_budget equals its applied redemptions.")
+    typer.echo(
+        "Ledger balanced: every campaign's used_budget equals its applied redemptions, and its slices' "
+        "allotments its total_budget."
+    )
 
 
 @cli.command("purge-idempotency-keys")

@@ -41,6 +41,7 @@ TABLES = [
     "daily_usages",
     "discount_codes",
     "campaign_targets",
+    "campaign_budget_slices",
     "campaigns",
     "customers",
 ]

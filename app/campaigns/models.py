@@ -1,11 +1,11 @@
-"""The campaigns table and the customers a targeted campaign is for."""
+"""The campaigns table, the slices its budget is spent from, and the customers a targeted campaign is for."""
 
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, false, func, select, text
+from sqlalchemy.orm import Mapped, column_property, mapped_column
 
 from app.core.clock import utc_now
 from app.core.db.session import Base, Cents, UtcDateTime
@@ -27,13 +27,33 @@ class CampaignStatus(StrEnum):
 
 _OPEN_TO_ALL = "deleted_at IS NULL AND NOT is_paused AND NOT is_targeted AND NOT requires_code"
 
+# How many rows a campaign's budget may be split into (docs/guarantees.md: budget slices).
+MAX_BUDGET_SLICES = 64
+
+
+class CampaignBudgetSlice(Base):
+    """One slice of a campaign's budget: a checkout spends `used` up to `allotment` on one slice row, so
+    checkouts of one hot campaign lock different rows. A campaign has slices 0 to budget_slices - 1; their
+    allotments add up to its total_budget and their `used` to its used_budget (reconcile checks both)."""
+
+    __tablename__ = "campaign_budget_slices"
+    __table_args__ = (
+        CheckConstraint("used >= 0", name="used_not_negative"),
+        CheckConstraint("used <= allotment", name="used_within_allotment"),
+        CheckConstraint("slice >= 0", name="slice_not_negative"),
+    )
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    slice: Mapped[int] = mapped_column(Integer, primary_key=True)
+    allotment: Mapped[Decimal] = mapped_column(Cents())
+    used: Mapped[Decimal] = mapped_column(Cents(), default=ZERO)
+
 
 class Campaign(Base):
     __tablename__ = "campaigns"
     # The last line of defence for the ledger, whatever the code above does.
     __table_args__ = (
-        CheckConstraint("used_budget >= 0", name="used_budget_not_negative"),
-        CheckConstraint("used_budget <= total_budget", name="used_budget_within_total"),
+        CheckConstraint(f"budget_slices BETWEEN 1 AND {MAX_BUDGET_SLICES}", name="budget_slices_in_range"),
         CheckConstraint("(discount_percentage IS NULL) <> (discount_flat IS NULL)", name="one_discount_kind"),
         CheckConstraint("start_date < end_date", name="dates_ordered"),
         CheckConstraint("max_usage_per_customer_per_day >= 1", name="daily_limit_positive"),
@@ -41,8 +61,7 @@ class Campaign(Base):
         CheckConstraint("version >= 1", name="version_positive"),
         # `available` finds the campaigns open to everyone through this index (targeted ones through
         # the customer's own target rows, those behind a code through the code), so ended, paused,
-        # deleted, targeted and code-only campaigns cost nothing. used_budget stays out of it: the
-        # budget UPDATE of every checkout remains a HOT update.
+        # deleted, targeted and code-only campaigns cost nothing.
         Index(
             "ix_campaigns_open_to_all",
             "end_date",
@@ -60,7 +79,19 @@ class Campaign(Base):
     start_date: Mapped[datetime] = mapped_column(UtcDateTime())
     end_date: Mapped[datetime] = mapped_column(UtcDateTime())
     total_budget: Mapped[Decimal] = mapped_column(Cents())
-    used_budget: Mapped[Decimal] = mapped_column(Cents(), default=ZERO)
+    # How many slice rows the budget is spent from: 1 (one row, every checkout in one queue) unless a
+    # campaign is hot enough to need more. Set by the caller; edits of it or of total_budget redistribute.
+    budget_slices: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    # What has been spent: the slices' sum, read with the campaign (a correlated subquery on the slices'
+    # primary key), never stored on the campaign row, which checkouts only lock FOR SHARE. Loaded once;
+    # not expired by an edit's flush (an edit never changes it, and a lazy load cannot run under asyncio).
+    used_budget: Mapped[Decimal] = column_property(
+        select(func.coalesce(func.sum(CampaignBudgetSlice.used), ZERO))
+        .where(CampaignBudgetSlice.campaign_id == id)
+        .correlate_except(CampaignBudgetSlice)
+        .scalar_subquery(),
+        expire_on_flush=False,
+    )
     max_usage_per_customer_per_day: Mapped[int] = mapped_column(Integer)
     min_cart_value: Mapped[Decimal] = mapped_column(Cents(), default=ZERO)
     max_discount_amount: Mapped[Decimal | None] = mapped_column(Cents())

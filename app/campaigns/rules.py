@@ -9,8 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from sqlalchemy import ColumnElement, and_, not_
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, Label, and_, not_
 
 from app.campaigns.models import Campaign, CampaignStatus
 
@@ -51,7 +50,8 @@ class Terms(NamedTuple):
 
 
 # The columns a query selects to read `Terms`: a row of them becomes one with `Terms._make(row[:len(TERM_COLUMNS)])`.
-TERM_COLUMNS: tuple[InstrumentedAttribute[Any], ...] = tuple(getattr(Campaign, name) for name in Terms._fields)
+# Each labelled with its name: used_budget is an expression (the budget slices' sum), not a column.
+TERM_COLUMNS: tuple[Label[Any], ...] = tuple(getattr(Campaign, name).label(name) for name in Terms._fields)
 
 
 def derive_status(campaign: Terms | Campaign, now: datetime) -> CampaignStatus:

@@ -14,17 +14,19 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, select
 from sqlalchemy import delete as sql_delete
 from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from app.audit import service as audit_service
 from app.audit.models import AuditEvent
 from app.auth.service import Principal
-from app.campaigns import edits
+from app.campaigns import edits, slices
 from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
 from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
 from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
 from app.core.http.errors import ValidationFailed
+from app.core.money import ZERO
 from app.customers import service as customers_service
 
 # Ids per statement: under every driver's parameter limit (SQLite and asyncpg: 32,766).
@@ -120,9 +122,11 @@ async def create(
     session: AsyncSession, *, data: CampaignCreate, actor: Principal, now: datetime, max_targets: int
 ) -> Campaign:
     await _check_targets(session, data.target_customer_ids, max_targets)
-    campaign = Campaign(**{name: getattr(data, name) for name in edits.EDITABLE}, created_at=now, updated_at=now)
+    fields = {name: getattr(data, name) for name in edits.EDITABLE}
+    campaign = Campaign(**fields, used_budget=ZERO, created_at=now, updated_at=now)
     session.add(campaign)
     await session.flush()
+    await slices.lay_out(await session.connection(), campaign.id, data.total_budget, data.budget_slices)
     await _add_targets(session, campaign.id, data.target_customer_ids)
     await _audit(session, campaign, "created", snapshot(campaign, len(data.target_customer_ids)), actor, now)
     return campaign
@@ -209,6 +213,9 @@ async def update(
     data = edit.campaign
     if data.total_budget < campaign.used_budget:
         raise BudgetBelowSpent(f"total_budget {data.total_budget} is below the {campaign.used_budget} already spent.")
+    if (data.total_budget, data.budget_slices) != (campaign.total_budget, campaign.budget_slices):
+        # The slices are locked (in _lock_for_edit): their allotments add up to the new total again.
+        await slices.lay_out(await session.connection(), campaign.id, data.total_budget, data.budget_slices)
     before = snapshot(campaign, target_count)
     for name in edits.EDITABLE:
         setattr(campaign, name, getattr(data, name))
@@ -256,14 +263,18 @@ async def delete(session: AsyncSession, *, campaign_id: int, actor: Principal, n
 
 
 async def _lock_for_edit(session: AsyncSession, campaign: Campaign) -> None:
-    """Lock the campaign's row and read it again: every edit starts here.
+    """Lock the campaign's row, then its budget slices in slice order, and read them again: every edit
+    starts here.
 
-    Checkouts take the same row lock to spend budget, so an edit waits for the checkouts that
-    priced on the old terms to commit, and the checkouts after it see its new version.
+    Checkouts and rollbacks hold the campaign's row FOR SHARE while they spend or give back budget, so an
+    edit (FOR UPDATE) waits for the checkouts that priced on the old terms to commit, and the checkouts
+    after it see its new version. What is spent is read from the locked slices, after that wait: the
+    refresh's own read of it was made before.
     """
     await session.refresh(campaign, with_for_update=True)
     if campaign.deleted_at is not None:
         raise CampaignNotFound()
+    set_committed_value(campaign, "used_budget", await slices.spent(await session.connection(), campaign.id))
 
 
 def _edited(campaign: Campaign, now: datetime) -> None:

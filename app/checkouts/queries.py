@@ -9,13 +9,18 @@ targeted ones through its own target rows, and the campaigns of the codes given 
 An apply reads one campaign, by id or through its code.
 
 Writes. A discount's writes are guarded, and every guard is checked before anything is written: on
-PostgreSQL one statement first locks the campaign's row if the terms are still the ones priced and
-the budget holds the amount, then the code's row if it has a use left, then counts the day's use if
-it is under the limit, and only when all three hold records the redemption and takes the budget and
-the code's use. A guard that fails writes nothing, so nothing is ever undone. Locks are always taken
-in one order, campaign, code, day's use (a rollback too, after its redemption rows; a checkout of
-two campaigns by campaign id), which rules out deadlocks between checkouts, rollbacks and edits.
-SQLite, whose writers are serialised from BEGIN on, runs the same guards and writes one by one.
+PostgreSQL one statement first locks the campaign's row FOR SHARE if the terms are still the ones
+priced (an edit's FOR UPDATE waits for it; other checkouts do not), then one of its budget slices
+that holds the amount (the customer's own, `customer_id % budget_slices`, else the next one that
+does, app.campaigns.slices), then the code's row if it has a use left, then counts the day's use if it
+is under the limit, and only when all of them hold records the redemption and takes the slice's
+budget and the code's use. A guard that fails writes nothing, so nothing is ever undone. When no
+single slice holds the amount but the campaign still does (its last cents), free allotment is moved
+into one slice under locks on all of them, in slice order, and the statement runs again.
+
+Locks are taken in one order: campaign, its slice(s), code, day's use (a rollback too, after its
+redemption rows; a checkout of two campaigns by campaign id). SQLite, whose writers are serialised
+from BEGIN on, runs the same guards and writes one by one.
 """
 
 from dataclasses import dataclass
@@ -49,7 +54,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.campaigns.models import Campaign, CampaignTarget
+from app.campaigns import slices
+from app.campaigns.models import Campaign, CampaignBudgetSlice, CampaignTarget
 from app.campaigns.rules import TERM_COLUMNS, Terms, running_at
 from app.checkouts.models import Checkout
 from app.codes.models import DiscountCode
@@ -180,7 +186,7 @@ def offers_statement(*, with_codes: bool) -> Select[Any]:
     customer = _CUSTOMER
     live = and_(
         running_at(_NOW),
-        Campaign.used_budget < Campaign.total_budget,
+        Campaign.used_budget < Campaign.total_budget,  # the slices' sum: a subquery on their primary key
         Campaign.min_cart_value <= _CART,
         not_(Campaign.requires_code),
     )
@@ -351,18 +357,29 @@ _LIMIT = bindparam("limit", type_=Integer)
 _AMOUNT = bindparam("amount", type_=Cents())
 _CODE_REF = bindparam("code_ref", type_=Integer)
 
-# The guards, each read under a row lock on PostgreSQL: still the terms priced, still running, and the
-# budget holds the amount; the code not retired and with a use left.
-_BUDGET_HOLDS = (
-    select(Campaign.id)
-    .where(
-        Campaign.id == _CAMPAIGN,
-        Campaign.version == bindparam("terms_version", type_=Integer),
-        running_at(_NOW),
-        Campaign.used_budget + _AMOUNT <= Campaign.total_budget,
-    )
-    .with_for_update(key_share=True)
+# The guards, each read under a row lock on PostgreSQL: still the terms priced and still running (the
+# campaign's row FOR SHARE: edits wait for it, other checkouts do not); a slice of the budget that holds
+# the amount (FOR NO KEY UPDATE: the lock its UPDATE takes); the code not retired and with a use left.
+_TERMS_HOLD = (
+    select(Campaign.id, Campaign.budget_slices)
+    .where(Campaign.id == _CAMPAIGN, Campaign.version == bindparam("terms_version", type_=Integer), running_at(_NOW))
+    .with_for_update(read=True)
 )
+_SLICES = CampaignBudgetSlice
+
+
+def _slice_that_holds(budget_slices: Any) -> Select[Any]:
+    """The customer's own slice if it holds the amount, else the next one after it that does (wrapping
+    round): customers spread evenly over the slices, and a short slice sends its customers on."""
+    own = _CUSTOMER % budget_slices
+    return (
+        select(_SLICES.slice)
+        .where(_SLICES.campaign_id == _CAMPAIGN, _SLICES.used + _AMOUNT <= _SLICES.allotment)
+        .order_by(_SLICES.slice < own, _SLICES.slice)
+        .limit(1)
+    )
+
+
 _CODE_HOLDS = (
     select(DiscountCode.id)
     .where(
@@ -397,8 +414,12 @@ def _count_use(insert: Any, guards_hold: ColumnElement[bool] | None = None) -> A
     )
 
 
-def _take_budget(of: Any) -> Any:
-    return update(Campaign).where(Campaign.id.in_(of)).values(used_budget=Campaign.used_budget + _AMOUNT)
+def _take_budget(slice_no: Any) -> Any:
+    return (
+        update(_SLICES)
+        .where(_SLICES.campaign_id == _CAMPAIGN, _SLICES.slice == slice_no)
+        .values(used=_SLICES.used + _AMOUNT)
+    )
 
 
 def _take_code_use(of: Any) -> Any:
@@ -406,9 +427,16 @@ def _take_code_use(of: Any) -> Any:
 
 
 def _write_in_one_statement() -> Any:
-    budget = _BUDGET_HOLDS.cte("budget")
-    code = _CODE_HOLDS.where(exists(select(budget.c.id))).cte("code")
-    guards_hold = and_(exists(select(budget.c.id)), or_(_CODE_REF.is_(None), exists(select(code.c.id))))
+    terms = _TERMS_HOLD.cte("terms")
+    budget = (
+        _slice_that_holds(terms.c.budget_slices)
+        .add_columns(terms.c.id)
+        .join_from(terms, _SLICES, _SLICES.campaign_id == terms.c.id)
+        .with_for_update(key_share=True, of=_SLICES)
+        .cte("budget")
+    )
+    code = _CODE_HOLDS.where(exists(select(budget.c.slice))).cte("code")
+    guards_hold = and_(exists(select(budget.c.slice)), or_(_CODE_REF.is_(None), exists(select(code.c.id))))
     counted = _count_use(postgresql.insert, guards_hold).cte("counted")
     recorded = (
         postgresql.insert(Redemption)
@@ -418,29 +446,45 @@ def _write_in_one_statement() -> Any:
     )
     was_recorded = exists(select(recorded.c.id))
     code_taken = _take_code_use(select(code.c.id)).where(was_recorded).returning(DiscountCode.id).cte("code_taken")
-    spent = _take_budget(select(budget.c.id)).where(was_recorded).returning(Campaign.id).cte("spent")
+    taken_from = select(budget.c.slice).scalar_subquery()
+    spent = _take_budget(taken_from).where(was_recorded).returning(_SLICES.slice).cte("spent")
     return select(
         select(recorded.c.id).scalar_subquery().label("redemption_id"),
-        exists(select(spent.c.id)).label("spent"),
+        exists(select(spent.c.slice)).label("spent"),
         exists(select(code_taken.c.id)).label("code_taken"),
+        # Why nothing was written, when it was not: the terms changed, or no single slice holds the amount.
+        exists(select(terms.c.id)).label("terms_hold"),
+        exists(select(budget.c.slice)).label("slice_holds"),
     )
 
 
 _WRITE_POSTGRESQL = _write_in_one_statement()
-_GUARDS_SQLITE = select(exists(_BUDGET_HOLDS).label("budget"), exists(_CODE_HOLDS).label("code"))
+_BUDGET_SLICES_SQLITE = select(Campaign.budget_slices).where(Campaign.id == _CAMPAIGN).scalar_subquery()
+_GUARDS_SQLITE = select(
+    exists(_TERMS_HOLD).label("terms_hold"),
+    _slice_that_holds(_BUDGET_SLICES_SQLITE).scalar_subquery().label("slice_no"),
+    exists(_CODE_HOLDS).label("code"),
+)
 _COUNT_USE_SQLITE = _count_use(sqlite.insert)
 _RECORD_SQLITE = sqlite.insert(Redemption).values(_NEW_REDEMPTION).returning(Redemption.id)
-_TAKE_BUDGET_SQLITE = _take_budget([_CAMPAIGN])
+_TAKE_BUDGET_SQLITE = _take_budget(bindparam("slice_no", type_=Integer)).returning(_SLICES.slice)
 _TAKE_CODE_USE_SQLITE = _take_code_use([_CODE_REF])
 
 
 async def write_use(connection: AsyncConnection, use: Use) -> int | None:
     """Count the day's use, record the redemption, take the budget and the code's use, if every guard
     holds; the new redemption's id, or None when one did not and nothing was written (the campaign or
-    the code changed since it was read, or the day's limit was reached meanwhile: read again)."""
+    the code changed since it was read, or the day's limit or the budget was reached meanwhile: read
+    again). The last cents of a sliced budget are first gathered into one slice (`slices.move_last_cents`)."""
     parameters = use.parameters()
     if connection.dialect.name == "postgresql":
         row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
+        if row.redemption_id is None and row.terms_hold and not row.slice_holds:
+            # No single slice holds the amount. We hold the campaign's row FOR SHARE (the terms hold);
+            # if its slices together still do, gather it into one under locks on all, and write again.
+            if await slices.move_last_cents(connection, use.terms.id, use.amount) is None:
+                return None
+            row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
         if row.redemption_id is None:
             return None
         # The guards held under their locks, so the writes they allowed cannot have missed.
@@ -448,12 +492,19 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
             raise RuntimeError(f"a checkout's writes went astray after its guards held: {row}")
         return int(row.redemption_id)
     guards = (await connection.execute(_GUARDS_SQLITE, parameters)).one()
-    if not guards.budget or (use.code is not None and not guards.code):
+    if not guards.terms_hold or (use.code is not None and not guards.code):
+        return None
+    slice_no = guards.slice_no
+    if slice_no is None and slices.last_cents(await slices.locked(connection, use.terms.id), use.amount) is None:
         return None
     if (await connection.execute(_COUNT_USE_SQLITE, parameters)).first() is None:
         return None
+    if slice_no is None:
+        slice_no = await slices.move_last_cents(connection, use.terms.id, use.amount)
     redemption_id: int = (await connection.execute(_RECORD_SQLITE, parameters)).scalar_one()
-    await connection.execute(_TAKE_BUDGET_SQLITE, parameters)
+    taken = await connection.execute(_TAKE_BUDGET_SQLITE, {**parameters, "slice_no": slice_no})
+    if taken.first() is None:
+        raise RuntimeError(f"a checkout's budget slice {slice_no} did not hold {use.amount} after its guard did")
     if use.code is not None:
         await connection.execute(_TAKE_CODE_USE_SQLITE, parameters)
     return redemption_id

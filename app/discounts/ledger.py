@@ -1,5 +1,6 @@
-"""The ledger check: every campaign's used_budget must equal the sum of its applied redemptions,
-and every daily usage count the number of applied redemptions it stands for."""
+"""The ledger check: every campaign's used_budget (its budget slices' sum) must equal the sum of its
+applied redemptions, its slices' allotments must add up to its total_budget over exactly budget_slices
+slices, and every daily usage count the number of applied redemptions it stands for."""
 
 from dataclasses import dataclass
 from decimal import Decimal
@@ -7,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, CampaignBudgetSlice
 from app.core.money import ZERO
 from app.discounts.models import DailyUsage, Redemption, RedemptionStatus
 
@@ -22,6 +23,21 @@ class BudgetMismatch:
         return (
             f"campaign {self.campaign_id}: used_budget {self.used_budget} but applied redemptions sum to "
             f"{self.redeemed} (difference {self.used_budget - self.redeemed})"
+        )
+
+
+@dataclass(frozen=True)
+class SliceMismatch:
+    campaign_id: int
+    total_budget: Decimal
+    allotted: Decimal
+    budget_slices: int
+    slices: int
+
+    def __str__(self) -> str:
+        return (
+            f"campaign {self.campaign_id}: total_budget {self.total_budget} over {self.budget_slices} slice(s) "
+            f"but {self.slices} slice(s) are allotted {self.allotted}"
         )
 
 
@@ -58,6 +74,36 @@ async def budget_mismatches(session: AsyncSession) -> list[BudgetMismatch]:
         if used_budget != redeemed_total:
             mismatches.append(BudgetMismatch(campaign_id, used_budget, redeemed_total))
     return mismatches
+
+
+async def slice_mismatches(session: AsyncSession) -> list[SliceMismatch]:
+    """Campaigns whose slices' allotments do not add up to total_budget, or that have not budget_slices
+    slices numbered 0 to budget_slices - 1 (each slice's own 0 <= used <= allotment is a CHECK)."""
+    laid_out = (
+        select(
+            CampaignBudgetSlice.campaign_id,
+            func.sum(CampaignBudgetSlice.allotment).label("allotted"),
+            func.count().label("slices"),
+            func.max(CampaignBudgetSlice.slice).label("last"),
+        )
+        .group_by(CampaignBudgetSlice.campaign_id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(Campaign.id, Campaign.total_budget, Campaign.budget_slices, laid_out.c.allotted, laid_out.c.slices)
+        .outerjoin(laid_out, laid_out.c.campaign_id == Campaign.id)
+        .where(
+            (laid_out.c.allotted.is_(None))
+            | (laid_out.c.allotted != Campaign.total_budget)
+            | (laid_out.c.slices != Campaign.budget_slices)
+            | (laid_out.c.last != Campaign.budget_slices - 1)
+        )
+        .order_by(Campaign.id)
+    )
+    return [
+        SliceMismatch(campaign_id, total, _money(allotted), budget_slices, slices or 0)
+        for campaign_id, total, budget_slices, allotted, slices in rows
+    ]
 
 
 async def usage_mismatches(session: AsyncSession) -> list[UsageMismatch]:

@@ -8,9 +8,10 @@ is rolled back or a whole checkout.
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.campaigns import slices
 from app.campaigns.models import Campaign
 from app.codes.models import DiscountCode
 from app.core.db.session import total_of
@@ -108,26 +109,20 @@ async def rollback(session: AsyncSession, *, redemption_id: int, reason: str | N
 async def give_back(
     session: AsyncSession, redemptions: Sequence[Redemption], *, reason: str | None, now: datetime
 ) -> None:
-    """Give back what applied redemptions took, each once: the amount to its campaign's budget, the
-    use to its code and to the day it counted against. The redemptions must be locked by the caller
-    (read with `for_update`) and applied.
+    """Give back what applied redemptions took, each once: the amount to its campaign's budget slices
+    (wherever it is spent: `slices.given_back`), the use to its code and to the day it counted against.
+    The redemptions must be locked by the caller (read with `for_update`) and applied.
 
-    Rows are locked in the checkout's order, campaign by campaign id, then its code, then the day's use,
-    so a rollback and a checkout never deadlock.
+    Rows are locked in the checkout's order, campaign by campaign id (its row FOR SHARE, then its slices in
+    slice order), then its code, then the day's use, so a rollback and a checkout never deadlock.
     """
+    connection = await session.connection()
     for redemption in sorted(redemptions, key=lambda redemption: (redemption.campaign_id, redemption.id)):
         assert redemption.status == RedemptionStatus.APPLIED
         redemption.status = RedemptionStatus.ROLLED_BACK
         redemption.rolled_back_at = now
         redemption.rollback_reason = reason
-        amount = redemption.discount_amount
-        await session.execute(
-            update(Campaign)
-            .where(Campaign.id == redemption.campaign_id)
-            # Never below zero, even if the ledger were already wrong: reconcile would then say so.
-            .values(used_budget=case((Campaign.used_budget >= amount, Campaign.used_budget - amount), else_=0))
-            .execution_options(synchronize_session=False)
-        )
+        await slices.give_back(connection, redemption.campaign_id, redemption.discount_amount)
         if redemption.code_id is not None:
             await session.execute(
                 update(DiscountCode)

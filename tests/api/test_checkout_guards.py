@@ -75,14 +75,21 @@ def sql(statement: str, **parameters: Any) -> Interference:
     return run
 
 
+def spend_all(campaign_id: int) -> Interference:
+    """Another checkout took what was left of the campaign's budget (every slice of it)."""
+    return sql("UPDATE campaign_budget_slices SET used = allotment WHERE campaign_id = :id", id=campaign_id)
+
+
 async def test_the_last_cents_taken_meanwhile_are_priced_again(
     app: FastAPI, client: httpx.AsyncClient, between_read_and_write: Callable[..., None]
 ) -> None:
     customer = await create_customer(client)
     campaign = await create_campaign(client, total_budget=1000)
     # Another checkout spent all but 30.00 after this one priced 100.00 (stored as cents on SQLite).
-    left = "total_budget - 3000" if app.state.engine.dialect.name == "sqlite" else "total_budget - 30"
-    between_read_and_write(sql(f"UPDATE campaigns SET used_budget = {left} WHERE id = :id", id=campaign["id"]))
+    left = "allotment - 3000" if app.state.engine.dialect.name == "sqlite" else "allotment - 30"
+    between_read_and_write(
+        sql(f"UPDATE campaign_budget_slices SET used = {left} WHERE campaign_id = :id", id=campaign["id"])
+    )
 
     response = await apply(client, campaign["id"], customer["id"])
 
@@ -97,7 +104,7 @@ async def test_a_budget_spent_meanwhile_is_budget_exhausted(
 ) -> None:
     customer = await create_customer(client)
     campaign = await create_campaign(client, total_budget=1000)
-    between_read_and_write(sql("UPDATE campaigns SET used_budget = total_budget WHERE id = :id", id=campaign["id"]))
+    between_read_and_write(spend_all(campaign["id"]))
 
     response = await apply(client, campaign["id"], customer["id"])
 
@@ -162,7 +169,7 @@ async def test_a_checkout_whose_second_write_fails_writes_nothing(
     customer, cart, delivery = await _cart_and_delivery(client)
     # Another checkout spends the delivery budget after this one priced it: its cart discount (the lower
     # campaign id) is written first, then its delivery discount's guard fails.
-    after_the_quote(sql("UPDATE campaigns SET used_budget = total_budget WHERE id = :id", id=delivery["id"]))
+    after_the_quote(spend_all(delivery["id"]))
 
     response = await client.post(
         "/api/v1/checkouts/",
@@ -180,7 +187,7 @@ async def test_without_an_expected_total_the_checkout_is_priced_again_and_applie
     app: FastAPI, client: httpx.AsyncClient, after_the_quote: Callable[[Interference], None]
 ) -> None:
     customer, cart, delivery = await _cart_and_delivery(client)
-    after_the_quote(sql("UPDATE campaigns SET used_budget = total_budget WHERE id = :id", id=delivery["id"]))
+    after_the_quote(spend_all(delivery["id"]))
 
     response = await client.post(
         "/api/v1/checkouts/", json={"customer_id": customer["id"], "cart_value": 500, "delivery_charge": 40}

@@ -8,7 +8,7 @@ from sqlalchemy import Executable, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, CampaignBudgetSlice
 from app.discounts import ledger
 from app.discounts.models import DailyUsage, Redemption
 from tests.factories import apply, create_campaign, create_customer
@@ -16,7 +16,8 @@ from tests.factories import apply, create_campaign, create_customer
 
 async def mismatches(engine: AsyncEngine) -> list[str]:
     async with async_sessionmaker(engine)() as session:
-        return [str(m) for m in [*await ledger.budget_mismatches(session), *await ledger.usage_mismatches(session)]]
+        budgets = [*await ledger.budget_mismatches(session), *await ledger.slice_mismatches(session)]
+        return [str(m) for m in [*budgets, *await ledger.usage_mismatches(session)]]
 
 
 async def spend_some(client: httpx.AsyncClient) -> dict[str, int]:
@@ -43,7 +44,9 @@ async def test_reconcile_reports_a_corrupted_budget_and_usage(client: httpx.Asyn
     # Typed statements, not raw SQL: 1.00 is a hundred cents on SQLite too.
     async with engine.begin() as connection:
         await connection.execute(
-            update(Campaign).where(Campaign.id == ids["campaign"]).values(used_budget=Campaign.used_budget - ONE)
+            update(CampaignBudgetSlice)
+            .where(CampaignBudgetSlice.campaign_id == ids["campaign"])
+            .values(used=CampaignBudgetSlice.used - ONE)
         )
         await connection.execute(update(DailyUsage).where(DailyUsage.customer_id == ids["customer"]).values(uses=0))
     found = await mismatches(engine)
@@ -61,8 +64,8 @@ _DAY = select(DailyUsage.campaign_id, DailyUsage.customer_id, DailyUsage.day, Da
 @pytest.mark.parametrize(
     "statement",
     [
-        update(Campaign).values(used_budget=Campaign.total_budget + Decimal("0.01")),
-        update(Campaign).values(used_budget=Decimal("-0.01")),
+        update(CampaignBudgetSlice).values(used=CampaignBudgetSlice.allotment + Decimal("0.01")),
+        update(CampaignBudgetSlice).values(used=Decimal("-0.01")),
         update(Campaign).values(discount_flat=Decimal("5.00")),  # both a percentage and a flat amount
         update(Campaign).values(end_date=Campaign.start_date),
         update(DailyUsage).values(uses=DailyUsage.usage_limit + 1),

@@ -419,15 +419,16 @@ QUOTE_DATA = """
 INSERT INTO customers (email, name, external_id, created_at)
     SELECT 'plan' || n || '@example.com', 'Customer ' || n, 'plan-' || n, now() FROM generate_series(1, 51) n;
 INSERT INTO campaigns (name, description, discount_type, discount_percentage, start_date, end_date, total_budget,
-        used_budget, max_usage_per_customer_per_day, min_cart_value, is_targeted, is_paused, requires_code,
+        max_usage_per_customer_per_day, min_cart_value, is_targeted, is_paused, requires_code,
         version, created_at, updated_at)
     SELECT kind || ' ' || n, '', 'cart', 10,
         now() - CASE WHEN kind = 'ended' THEN interval '60 days' ELSE interval '1 day' END,
         now() + CASE WHEN kind = 'ended' THEN interval '-30 days' ELSE interval '30 days' END,
-        10000, 0, 5, 0, kind LIKE 'targeted%', false, kind = 'coded', 1, now(), now()
+        10000, 5, 0, kind LIKE 'targeted%', false, kind = 'coded', 1, now(), now()
     FROM (VALUES ('live', 100), ('ended', 5000), ('targeted-other', 5000), ('targeted-mine', 5), ('coded', 1))
         AS kinds (kind, how_many),
         generate_series(1, how_many) n;
+INSERT INTO campaign_budget_slices (campaign_id, slice, allotment, used) SELECT id, 0, total_budget, 0 FROM campaigns;
 INSERT INTO campaign_targets (campaign_id, customer_id)
     SELECT c.id, u.id FROM campaigns c, customers u
     WHERE (c.name LIKE 'targeted-other %' AND u.external_id = 'plan-8')

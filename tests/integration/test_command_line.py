@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import update
 
 from app.auth.models import ApiKey
-from app.campaigns.models import Campaign
+from app.campaigns.models import CampaignBudgetSlice
 from app.core.config import defaults_with
 from app.core.db.migrations import upgrade_to_head
 from app.main import create_app
@@ -84,12 +84,18 @@ async def test_reconcile_is_clean_then_reports_a_corrupted_ledger(database_url: 
         assert "Ledger balanced" in clean.stdout
 
         async with app.state.engine.begin() as connection:
-            await connection.execute(update(Campaign).values(used_budget=Campaign.used_budget - Decimal("1.00")))
+            # A cent-exact corruption of both sums a slice row keeps: what is spent, and what is allotted.
+            slices = CampaignBudgetSlice
+            one = Decimal("1.00")
+            await connection.execute(update(slices).values(used=slices.used - one, allotment=slices.allotment + one))
         broken = run_cli(database_url, "reconcile")
     await app.state.engine.dispose()
     assert broken.returncode == 1
     expected = f"MISMATCH campaign {campaign['id']}: used_budget 99.00 but applied redemptions sum to 100.00"
     assert expected in broken.stdout
+    total = campaign["total_budget"]
+    allotted = f"MISMATCH campaign {campaign['id']}: total_budget {total:.2f} over 1 slice(s) but 1 slice(s) are "
+    assert allotted in broken.stdout, broken.stdout
 
 
 def test_purge_idempotency_keys_runs(database_url: str) -> None:
