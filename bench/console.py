@@ -28,7 +28,7 @@ import asyncpg
 import httpx
 
 from bench import ledger
-from bench.data import LAYOUT, bench_database
+from bench.data import LAYOUT, bench_database, budget_sliced
 from bench.service import start_server
 from tests.integration.live_server import plain_dsn
 
@@ -96,13 +96,15 @@ async def _load_redemptions(database_url: str, *, count: int, seed: int = 11) ->
                 ],
             )
             live = (LAYOUT.campaign_first, LAYOUT.campaign_last)
-            await connection.execute(
-                """UPDATE campaigns SET used_budget = spent.total
-                FROM (SELECT campaign_id, sum(discount_amount) AS total FROM redemptions
-                      WHERE status = 'applied' AND campaign_id BETWEEN $1 AND $2 GROUP BY campaign_id) AS spent
-                WHERE campaigns.id = spent.campaign_id""",
-                *live,
-            )
+            spent = """(SELECT campaign_id, sum(discount_amount) AS total FROM redemptions
+                      WHERE status = 'applied' AND campaign_id BETWEEN $1 AND $2 GROUP BY campaign_id) AS spent"""
+            if await budget_sliced(connection):  # issue 17's schema: spent from the campaign's first slice
+                update = f"""UPDATE campaign_budget_slices SET used = spent.total FROM {spent}
+                WHERE campaign_budget_slices.campaign_id = spent.campaign_id AND campaign_budget_slices.slice = 0"""
+            else:
+                update = f"""UPDATE campaigns SET used_budget = spent.total FROM {spent}
+                WHERE campaigns.id = spent.campaign_id"""
+            await connection.execute(update, *live)
             await connection.execute(
                 """INSERT INTO daily_usages (campaign_id, customer_id, day, uses, usage_limit)
                 SELECT r.campaign_id, r.customer_id, r.usage_day, count(*), min(c.max_usage_per_customer_per_day)

@@ -154,18 +154,30 @@ _CAMPAIGN_COLUMNS = [
 ]
 
 
-def _campaign_rows(specs: list[tuple[int, dict[str, Any]]], now: datetime) -> Iterator[tuple[Any, ...]]:
+async def budget_sliced(connection: asyncpg.Connection) -> bool:
+    """Whether the schema spends budgets from slice rows (issue 17, migration 0010: campaign_budget_slices,
+    and campaigns.used_budget gone) rather than from campaigns.used_budget. The bench loads and checks both."""
+    return bool(await connection.fetchval("SELECT to_regclass('campaign_budget_slices') IS NOT NULL"))
+
+
+def _spent(spec: dict[str, Any]) -> Decimal:
+    return spec["total_budget"] if spec.get("exhausted") else Decimal(0)
+
+
+def _campaign_rows(
+    specs: list[tuple[int, dict[str, Any]]], now: datetime, columns: list[str]
+) -> Iterator[tuple[Any, ...]]:
     for campaign_id, spec in specs:
         row = {
             **spec,
             "id": campaign_id,
-            "used_budget": spec["total_budget"] if spec.get("exhausted") else Decimal(0),
+            "used_budget": _spent(spec),
             "is_paused": spec.get("is_paused", False),
             "version": 2 if spec.get("is_paused") else 1,
             "created_at": now - timedelta(days=100),
             "updated_at": now - timedelta(days=100),
         }
-        yield tuple(row[column] for column in _CAMPAIGN_COLUMNS)
+        yield tuple(row[column] for column in columns)
 
 
 async def _copy_customers(connection: asyncpg.Connection, first: int, count: int, label: str, now: datetime) -> None:
@@ -259,10 +271,18 @@ async def load(
             ]
         elif kind == "console":
             specs += [(first + n, _validated(_crowd_campaign(rng, n, now, others))) for n in range(CROWD)]
+        sliced = await budget_sliced(connection)
+        columns = [c for c in _CAMPAIGN_COLUMNS if not (sliced and c == "used_budget")]
         async with connection.transaction():
             await connection.copy_records_to_table(
-                "campaigns", records=_campaign_rows(specs, now), columns=_CAMPAIGN_COLUMNS
+                "campaigns", records=_campaign_rows(specs, now, columns), columns=columns
             )
+            if sliced:  # one slice each (the schema's default), holding the whole budget and what was spent
+                await connection.copy_records_to_table(
+                    "campaign_budget_slices",
+                    records=[(cid, 0, spec["total_budget"], _spent(spec)) for cid, spec in specs],
+                    columns=["campaign_id", "slice", "allotment", "used"],
+                )
             targets = [(cid, customer) for cid, spec in specs for customer in spec.get("target_customer_ids", [])]
             await connection.copy_records_to_table(
                 "campaign_targets", records=targets, columns=["campaign_id", "customer_id"]

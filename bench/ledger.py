@@ -15,6 +15,7 @@ from typing import Any
 
 import asyncpg
 
+from bench.data import budget_sliced
 from bench.scenarios import Scenario
 from tests.integration.live_server import plain_dsn, run_cli
 
@@ -41,9 +42,13 @@ def snapshot(database_url: str) -> Snapshot:
     async def read() -> Snapshot:
         connection = await _connect(database_url)
         try:
+            spent = (
+                "SELECT coalesce(sum(used), 0) FROM campaign_budget_slices"
+                if await budget_sliced(connection)
+                else "SELECT coalesce(sum(used_budget), 0) FROM campaigns"
+            )
             row = await connection.fetchrow(
-                "SELECT (SELECT count(*) FROM redemptions WHERE status = 'applied') AS redemptions, "
-                "(SELECT coalesce(sum(used_budget), 0) FROM campaigns) AS used"
+                f"SELECT (SELECT count(*) FROM redemptions WHERE status = 'applied') AS redemptions, ({spent}) AS used"
             )
         finally:
             await connection.close()
@@ -85,7 +90,15 @@ def ledger_problems(database_url: str) -> list[str]:
     async def overspent() -> int:
         connection = await asyncpg.connect(plain_dsn(database_url))
         try:
-            return int(await connection.fetchval("SELECT count(*) FROM campaigns WHERE used_budget > total_budget"))
+            if await budget_sliced(connection):  # a slice over its allotment, or the slices over the budget
+                query = (
+                    "SELECT count(*) FROM campaigns c WHERE EXISTS (SELECT 1 FROM campaign_budget_slices s "
+                    "WHERE s.campaign_id = c.id AND s.used > s.allotment) OR (SELECT coalesce(sum(s.used), 0) "
+                    "FROM campaign_budget_slices s WHERE s.campaign_id = c.id) > c.total_budget"
+                )
+            else:
+                query = "SELECT count(*) FROM campaigns WHERE used_budget > total_budget"
+            return int(await connection.fetchval(query))
         finally:
             await connection.close()
 
