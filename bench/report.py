@@ -1,5 +1,6 @@
-"""What a run leaves behind: bench/results/<date>.json (everything), .md (the table) and .png (the plot),
-and, after a full run, the latest table in bench/RESULTS.md (between its `bench:latest` markers)."""
+"""What a run leaves behind: bench/results/<date>.json (everything), .md (the tables), .png (throughput
+and p99 against clients) and -ratios.png (service ÷ pgbench and service ÷ bare handler per point), and,
+after a full run, the latest tables in bench/RESULTS.md (between its `bench:latest` markers)."""
 
 import json
 import os
@@ -49,22 +50,70 @@ def _non2xx(point: dict[str, Any]) -> str:
     return ", ".join(f"{status} x{n}" for status, n in odd.items()) or "0"
 
 
+def _bare_rate(point: dict[str, Any]) -> float | None:
+    rate = (point.get("bare") or {}).get("rps")
+    return float(rate) if rate else None
+
+
+def _bare_ratio(point: dict[str, Any] | None) -> float | None:
+    """service ÷ bare handler: the share of the bare handler's rate (the same SQL, no framework) the service keeps."""
+    rate = _bare_rate(point) if point else None
+    return point["service"]["rps"] / rate if point and rate else None
+
+
+def _bare_cell(point: dict[str, Any]) -> str:
+    bare = point.get("bare") or {}
+    if bare.get("rps"):
+        return f"{bare['rps']:,.0f} | {ms(bare.get('p99_ms'))}"
+    return f"{bare.get('error', '—')[:60]} | —"
+
+
 def table(results: dict[str, Any]) -> str:
     lines = [
-        "| scenario | clients | service req/s | p50 | p95 | p99 | non-2xx "
-        "| pgbench tx/s | pgbench p99 | service ÷ pgbench |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| scenario | clients | service req/s | p50 | p95 | p99 | non-2xx | bare handler req/s | bare handler p99 "
+        "| pgbench tx/s | pgbench p99 | service ÷ pgbench | service ÷ bare handler |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for point in results["points"]:
         service, database = point["service"], point.get("pgbench") or {}
         tps = database.get("tps")
         ratio = f"{service['rps'] / tps:.3f}" if tps else "—"
+        bare_ratio = _bare_ratio(point)
         lines.append(
             f"| {point['title']} | {point['clients']} | {service['rps']:,.0f} | {ms(service['p50_ms'])} | "
-            f"{ms(service['p95_ms'])} | {ms(service['p99_ms'])} | {_non2xx(point)} | "
-            f"{f'{tps:,.0f}' if tps else database.get('error', '—')} | {ms(database.get('p99_ms'))} | {ratio} |"
+            f"{ms(service['p95_ms'])} | {ms(service['p99_ms'])} | {_non2xx(point)} | {_bare_cell(point)} | "
+            f"{f'{tps:,.0f}' if tps else database.get('error', '—')} | {ms(database.get('p99_ms'))} | {ratio} | "
+            f"{f'{bare_ratio:.3f}' if bare_ratio else '—'} |"
         )
     return "\n".join(lines)
+
+
+def framework(results: dict[str, Any]) -> str:
+    """Service ÷ bare handler beside service ÷ pgbench, for the points the bare handler ran: what is left
+    to the framework and the service's features is 1 - service ÷ bare handler of the bare handler's rate."""
+    points = [p for p in results["points"] if _bare_rate(p)]
+    if not points:
+        return ""
+    lines = [
+        "| scenario | clients | service ÷ pgbench | service ÷ bare handler | bare handler ÷ pgbench "
+        "| service req/s | bare handler req/s | pgbench tx/s |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for point in points:
+        tps, bare = _tps(point), _bare_rate(point)
+        assert bare is not None
+        service = point["service"]["rps"]
+        lines.append(
+            f"| {point['scenario']} | {point['clients']} | {f'{service / tps:.3f}' if tps else '—'} | "
+            f"{service / bare:.3f} | {f'{bare / tps:.3f}' if tps else '—'} | {service:,.0f} | {bare:,.0f} | "
+            f"{f'{tps:,.0f}' if tps else '—'} |"
+        )
+    return "\n".join(lines)
+
+
+def _tps(point: dict[str, Any]) -> float | None:
+    tps = (point.get("pgbench") or {}).get("tps")
+    return float(tps) if tps else None
 
 
 def _point(results: dict[str, Any], scenario: str, clients: int) -> dict[str, Any] | None:
@@ -147,9 +196,28 @@ def markdown(results: dict[str, Any]) -> str:
             "(above 2 the cores were shared with other work: read the ratios, not the rates).",
             f"uvicorn --workers {settings['workers']}, APP_ENV=production, an API key on every request, "
             f"rate limits off; {settings['duration']} s a point after {settings['warmup']} s of warm-up; "
-            f"wrk {settings['threads']} threads, pgbench -M prepared -j 2 on the same database.",
+            f"wrk {settings['threads']} threads, pgbench -M prepared -j 2 on the same database"
+            + (
+                "; bare handler: bench/bare_handler.py (the scenario's bench/sql/ script through a bare Starlette + "
+                f"asyncpg handler, uvicorn --workers {settings['workers']}, same wrk, same database)."
+                if settings.get("bare_handler")
+                else "."
+            ),
             "",
             table(results),
+            "",
+            *(
+                [
+                    "The framework's share, service ÷ bare handler beside service ÷ pgbench (1.0 against the bare "
+                    "handler: the service costs no more than its SQL sent from a bare Python handler):",
+                    "",
+                    framework_table,
+                    "",
+                ]
+                if (framework_table := framework(results))
+                else []
+            ),
+            _middleware_line(results),
             "",
             f"Workers' resident memory after the run: {memory or 'not measured'}.",
             f"Ledger after the apply scenarios: {ledger or 'no apply scenario ran'}.",
@@ -163,6 +231,13 @@ def markdown(results: dict[str, Any]) -> str:
     )
 
 
+def _middleware_line(results: dict[str, Any]) -> str:
+    from bench.middleware_cost import line
+
+    figures = results.get("middleware")
+    return f"{line(figures)} (bench/middleware_cost.py)." if figures else "Middleware cost: not measured."
+
+
 def _codes_line(results: dict[str, Any]) -> str:
     codes = results.get("codes")
     if not codes:
@@ -173,69 +248,156 @@ def _codes_line(results: dict[str, Any]) -> str:
     )
 
 
+# One style per source, the same in every panel: the service, the bare handler, pgbench.
+_SOURCES = (
+    ("service", "tab:blue", "o"),
+    ("bare handler", "tab:orange", "^"),
+    ("pgbench", "tab:green", "s"),
+)
+
+
+def _series(points: list[dict[str, Any]], source: str) -> tuple[list[int], list[float], list[float]]:
+    """(clients, rate, p99 ms) of one source, where it has figures."""
+    clients, rates, p99s = [], [], []
+    for point in points:
+        figures = {"service": point["service"], "bare handler": point.get("bare"), "pgbench": point.get("pgbench")}[
+            source
+        ] or {}
+        rate = figures.get("rps") if source != "pgbench" else figures.get("tps")
+        if rate:
+            clients.append(point["clients"])
+            rates.append(rate)
+            p99s.append(figures.get("p99_ms") or float("nan"))
+    return clients, rates, p99s
+
+
+def _wrapped(text: str, width: int = 58) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
 def plot(results: dict[str, Any], path: Path) -> None:
+    """One row per scenario: throughput (left) and p99 (right), each on its own log axis, against clients;
+    the service, the bare handler and pgbench in the same colours everywhere; one legend above the panels."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     whole = FuncFormatter(lambda value, _: f"{value:,.0f}")
-
     names = list(dict.fromkeys(point["scenario"] for point in results["points"]))
-    columns = min(3, len(names))
-    rows = (len(names) + columns - 1) // columns
-    figure, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 4.2 * rows), squeeze=False)
-    for axis in axes.flat[len(names) :]:
-        axis.set_visible(False)
-    for axis, name in zip(axes.flat, names, strict=False):
+    row_height, header = 2.7, 0.8
+    figure, axes = plt.subplots(len(names), 2, figsize=(11, row_height * len(names) + header), squeeze=False)
+    for (rate_axis, latency_axis), name in zip(axes, names, strict=True):
         points = [p for p in results["points"] if p["scenario"] == name]
-        clients = [p["clients"] for p in points]
-        latency = axis.twinx()
-        axis.plot(clients, [p["service"]["rps"] for p in points], "o-", color="tab:blue", label="service req/s")
-        database = [(p["clients"], p["pgbench"]) for p in points if p.get("pgbench", {}).get("tps")]
-        if database:
-            axis.plot(
-                [c for c, _ in database], [d["tps"] for _, d in database], "s-", color="tab:green", label="pgbench tx/s"
-            )
-            latency.plot(
-                [c for c, _ in database],
-                [d.get("p99_ms", 0) for _, d in database],
-                "s:",
-                color="tab:olive",
-                label="pgbench p99",
-            )
-        latency.plot(clients, [p["service"]["p99_ms"] for p in points], "o--", color="tab:red", label="service p99")
-        axis.set_xscale("log", base=2)
-        axis.set_xticks(clients, [str(c) for c in clients])
-        axis.set_yscale("log")
-        axis.yaxis.set_major_formatter(whole)
-        axis.yaxis.set_minor_formatter(NullFormatter())
-        axis.set_xlabel("clients")
-        axis.set_ylabel("per second (log)")
-        latency.set_ylabel("p99 (ms)")
-        latency.set_ylim(bottom=0)
-        axis.set_title(points[0]["title"], fontsize=10)
-        handles = axis.get_legend_handles_labels()[0] + latency.get_legend_handles_labels()[0]
-        axis.legend(handles, [h.get_label() for h in handles], fontsize=7, loc="lower left")
-    figure.suptitle(f"Throughput (solid) and p99 (dashed, dotted) against clients: {results['started']}", fontsize=11)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
+        clients = sorted({p["clients"] for p in points})
+        plotted: dict[Any, list[float]] = {rate_axis: [], latency_axis: []}
+        for source, colour, marker in _SOURCES:
+            x, rates, p99s = _series(points, source)
+            if x:
+                rate_axis.plot(x, rates, marker=marker, linestyle="-", color=colour)
+                latency_axis.plot(x, p99s, marker=marker, linestyle="-", color=colour)
+                plotted[rate_axis] += rates
+                plotted[latency_axis] += [v for v in p99s if v == v and v > 0]
+        for axis in (rate_axis, latency_axis):
+            axis.set_xscale("log", base=2)
+            axis.set_xticks(clients, [str(c) for c in clients])
+            axis.minorticks_off()
+            axis.set_xlim(min(clients) / 1.5, max(clients) * 1.5)
+            axis.set_yscale("log")
+            if plotted[axis]:  # at least a factor of 4 from bottom to top, so that labelled ticks fall inside
+                low, high = min(plotted[axis]) / 1.4, max(plotted[axis]) * 1.4
+                widen = max(1.0, (4 * low / high) ** 0.5)
+                axis.set_ylim(low / widen, high * widen)
+            axis.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+            axis.yaxis.set_major_formatter(whole)
+            axis.yaxis.set_minor_formatter(NullFormatter())
+            axis.grid(True, which="major", alpha=0.3)
+            axis.set_xlabel("clients", fontsize=8)
+            axis.tick_params(labelsize=8)
+        rate_axis.set_ylabel("req/s, tx/s (log)", fontsize=8)
+        latency_axis.set_ylabel("p99 ms (log)", fontsize=8)
+        rate_axis.set_title(_wrapped(f"{name}: {points[0]['title']}"), fontsize=9, loc="left")
+        latency_axis.set_title(f"{name}: p99 latency", fontsize=9, loc="left")
+    present = {source for source, _, _ in _SOURCES if _series(results["points"], source)[0]}
+    handles = [
+        Line2D([], [], color=colour, marker=marker, label=source)
+        for source, colour, marker in _SOURCES
+        if source in present
+    ]
+    height = row_height * len(names) + header
+    figure.suptitle(f"Throughput and p99 against clients, run {results['started']}", fontsize=11, y=1 - 0.15 / height)
+    figure.legend(handles=handles, loc="upper center", ncol=3, frameon=False, bbox_to_anchor=(0.5, 1 - 0.4 / height))
+    figure.tight_layout(rect=(0, 0, 1, 1 - header / height))
+    figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def plot_ratios(results: dict[str, Any], path: Path) -> bool:
+    """Service ÷ pgbench and service ÷ bare handler for every point that has them, as horizontal bars
+    with their values, one group per scenario and client count. False (nothing written) without ratios."""
+    rows = [
+        (f"{p['scenario']} · {p['clients']}", _ratio(p), _bare_ratio(p), p["scenario"])
+        for p in results["points"]
+        if _ratio(p) or _bare_ratio(p)
+    ]
+    if not rows:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bar = 0.38
+    height = 0.42 * len(rows) + 1.4
+    figure, axis = plt.subplots(figsize=(9, height))
+    largest = max(value for row in rows for value in row[1:3] if value)
+    bars = (("service ÷ pgbench", 1, "tab:green", -bar / 2), ("service ÷ bare handler", 2, "tab:orange", bar / 2))
+    for label, column, colour, offset in bars:
+        placed = [(index, row[column]) for index, row in enumerate(rows) if row[column]]
+        if not placed:
+            continue
+        axis.barh([i + offset for i, _ in placed], [v for _, v in placed], bar, color=colour, label=label)
+        for index, value in placed:
+            axis.text(value + largest * 0.01, index + offset, f"{value:.2f}", va="center", fontsize=7)
+    for index in range(1, len(rows)):  # a rule between scenarios
+        if rows[index][3] != rows[index - 1][3]:
+            axis.axhline(index - 0.5, color="grey", linewidth=0.6, alpha=0.5)
+    axis.axvline(1.0, color="black", linewidth=0.8, linestyle="--")
+    axis.set_yticks(range(len(rows)), [row[0] for row in rows], fontsize=8)
+    axis.invert_yaxis()
+    axis.set_xlim(0, max(1.1, largest * 1.12))
+    axis.set_xlabel("share of the rate its SQL allows (1.0: the service costs nothing but its SQL)", fontsize=8)
+    axis.set_ylabel("scenario · clients", fontsize=8)
+    axis.grid(True, axis="x", alpha=0.3)
+    axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
+    figure.suptitle(f"Service ÷ pgbench and service ÷ bare handler, run {results['started']}", fontsize=11)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
 
 
 def write(results: dict[str, Any], directory: Path, *, update_summary: bool) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     stem = directory / results["started"].replace(":", "")
     json_path, md_path, png_path = stem.with_suffix(".json"), stem.with_suffix(".md"), stem.with_suffix(".png")
+    ratios_path = stem.with_name(stem.name + "-ratios.png")
     json_path.write_text(json.dumps(results, indent=2, default=str) + "\n")
     text = markdown(results)
-    md_path.write_text(f"# Bench run {results['started']}\n\n{text}\n![plot]({png_path.name})\n")
     plot(results, png_path)
     written = [json_path, md_path, png_path]
+    images = f"![throughput and p99 against clients]({png_path.name})\n"
+    if plot_ratios(results, ratios_path):
+        written.append(ratios_path)
+        images += f"\n![service ÷ pgbench and service ÷ bare handler]({ratios_path.name})\n"
+    md_path.write_text(f"# Bench run {results['started']}\n\n{text}\n{images}")
     if update_summary and RESULTS_MD.exists():
-        relative = png_path.relative_to(BENCH_DIR)
-        latest = f"{text}\n![throughput and p99 against clients]({relative})\n"
+        relative = png_path.parent.relative_to(BENCH_DIR)
+        latest = text + "\n" + images.replace("](", f"]({relative}/")
         RESULTS_MD.write_text(_LATEST.sub(lambda m: m.group(1) + latest + m.group(2), RESULTS_MD.read_text()))
         written.append(RESULTS_MD)
     return written

@@ -6,10 +6,13 @@
    (bench/sql.py; exit 1 with a diff on a mismatch).
 4. Starts `uvicorn app.main:app --workers N` as production runs it (APP_ENV=production, AUTH_REQUIRED,
    a fresh API_KEY_SECRET, keys from `python -m app keys create`; rate limits off).
-5. For each scenario and client count: wrk (warm-up, then the measured run), then pgbench with the
-   scenario's SQL at the same concurrency on the same database.
+5. For each scenario and client count: wrk (warm-up, then the measured run); for apply, hot, available,
+   available10k and quote the same wrk against the lean-handler baseline (bench/bare_handler.py: the
+   scenario's bench/sql/ script sent by a bare Starlette + asyncpg handler, same workers, same database);
+   then pgbench with the scenario's SQL at the same concurrency on the same database.
 6. After each scenario that spends budget, checks the ledger (bench/ledger.py); exit 1 if money is lost.
-7. Reads each worker's resident memory, writes bench/results/<date>.{json,md,png} (bench/report.py)
+7. Measures the middleware's cost per request in process (bench/middleware_cost.py, first, a few
+   seconds). Reads each worker's resident memory, writes bench/results/<date>.{json,md,png} (bench/report.py)
    and, after a full run, the latest table in bench/RESULTS.md.
 8. The `console` scenario (bench/console.py): the admin console's pages, timed one by one with 10,000
    campaigns and 100,000 redemptions, against the 100 ms target; bench/results/<date>-console.{json,md}.
@@ -27,13 +30,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import console, ledger, load, profile, report
+from bench import console, ledger, load, middleware_cost, profile, report
 from bench.data import LAYOUT, BenchDatabase, bench_database
 from bench.scenarios import ORDER, SCENARIOS, Scenario
 from bench.service import (
     INSTALL_HINT,
     missing_tools,
     resident_memory_mb,
+    start_bare_server,
     start_server,
     tool_versions,
     wait_until_idle,
@@ -71,6 +75,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--database-url", default=DEFAULT_SERVER_URL, help="PostgreSQL server for the scratch databases"
     )
     parser.add_argument("--no-pgbench", action="store_true", help="leave pgbench out (quicker; no ratios)")
+    parser.add_argument(
+        "--no-bare",
+        action="store_true",
+        help="leave the lean-handler baseline out (bench/bare_handler.py; no service ÷ bare handler)",
+    )
+    parser.add_argument(
+        "--no-middleware-cost", action="store_true", help="skip the in-process middleware cost (a few seconds)"
+    )
     parser.add_argument("--profile", default="", help="scenarios to record a py-spy flame graph of (bench/profiles/)")
     parser.add_argument("--profile-clients", type=int, default=32, help="the client count profiled (default 32)")
     parser.add_argument("--output-dir", type=Path, default=report.BENCH_DIR / "results", help="where results go")
@@ -117,6 +129,7 @@ class Bench:
                 "scenarios": args.scenarios,
                 "threads": f"min({load.MAX_THREADS}, clients)",
                 "rate_limits": "off",
+                "bare_handler": not args.no_bare,
                 **tool_versions(),
             },
             "points": [],
@@ -163,6 +176,10 @@ class Bench:
             f"p95 {report.ms(service['p95_ms'])} / p99 {report.ms(service['p99_ms'])}; answers {service['statuses']}"
             + (f"; socket errors {service['socket_errors']}" if service["socket_errors"] else "")
         )
+        bare: dict[str, Any] = {}
+        if scenario.bare_script and not args.no_bare:
+            bare, bare_problems = self.bare_point(database, scenario, clients, common)
+            problems += bare_problems
         database_figures: dict[str, Any] = {}
         if not args.no_pgbench:
             say(f"    pgbench {args.duration:g} s, {clients} client(s) ...")
@@ -178,6 +195,13 @@ class Bench:
                     f"p99 {database_figures.get('p99_ms', 0):.1f} ms; "
                     f"service ÷ pgbench = {service['rps'] / database_figures['tps']:.3f}"
                 )
+        if bare.get("rps"):
+            beside = (
+                f"service ÷ pgbench = {service['rps'] / database_figures['tps']:.3f}, "
+                if database_figures.get("tps")
+                else ""
+            )
+            say(f"    {beside}service ÷ bare handler = {service['rps'] / bare['rps']:.3f}")
         for problem in problems:
             say(f"    PROBLEM: {problem}")
         self.failures += [f"{scenario.name} at {clients} clients: {problem}" for problem in problems]
@@ -189,9 +213,55 @@ class Bench:
                 "service": service,
                 "warmup": runs[0] if len(runs) > 1 else None,
                 "pgbench": database_figures,
+                "bare": bare,
                 "problems": problems,
             }
         )
+
+    def bare_point(
+        self, database: BenchDatabase, scenario: Scenario, clients: int, common: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[str]]:
+        """The same wrk against the bare handler (bench/bare_handler.py) sending the scenario's script,
+        started for this point only (its pool is closed while pgbench needs the connection slots), with
+        the same warm-up and the same ledger checks as the service. Returns its figures and problems."""
+        args, script = self.args, scenario.bare_script
+        assert script is not None
+        say(f"    bare handler (bench/sql/{script}.sql, {args.workers} workers): wrk {args.duration:g} s ...")
+        try:
+            server = start_bare_server(database.url, script, args.workers)
+        except Exception as exc:  # reported, and the run fails, but the other points still run
+            return {"error": str(exc)[:300]}, [f"bare handler did not start: {str(exc)[:300]}"]
+        runs = []
+        try:
+            before = ledger.snapshot(database.url) if scenario.applies else None
+            workers = server.worker_pids()
+            if args.warmup > 0:
+                runs.append(
+                    load.wrk(server.base_url, scenario, seconds=args.warmup, run=secrets.token_hex(4), **common)
+                )
+                self.drain(workers)
+            bare = load.wrk(server.base_url, scenario, seconds=args.duration, run=secrets.token_hex(4), **common)
+            runs.append(bare)
+            self.drain(workers)
+            bare["memory_mb"] = list(resident_memory_mb(workers).values())
+        finally:
+            server.stop()
+        statuses: Counter[str] = Counter()
+        for run in runs:
+            statuses.update(run["statuses"])
+        problems = (
+            [f"unexpected answers {dict(unexpected)}"]
+            if (unexpected := ledger.unexpected_answers(scenario, statuses))
+            else []
+        )
+        if before is not None:
+            problems += ledger.answered_in_ledger(before, ledger.snapshot(database.url), runs, clients)
+        say(
+            f"    bare handler: {bare['rps']:,.0f} req/s, p50 {report.ms(bare['p50_ms'])} / "
+            f"p95 {report.ms(bare['p95_ms'])} / p99 {report.ms(bare['p99_ms'])}; answers {bare['statuses']}"
+            + (f"; socket errors {bare['socket_errors']}" if bare["socket_errors"] else "")
+        )
+        return bare, [f"bare handler: {problem}" for problem in problems]
 
     def drain(self, workers: list[int]) -> None:
         waited = wait_until_idle(workers)
@@ -263,9 +333,22 @@ class Bench:
         say(f"\nEvery console page answered within {console.TARGET_MS:.0f} ms (p95).")
         return 0
 
+    def middleware(self) -> None:
+        """bench/middleware_cost.py in a process of its own, before any load: a few seconds."""
+        say("measuring the middleware's cost per request, in process (bench/middleware_cost.py) ...")
+        try:
+            figures = middleware_cost.measure()
+        except Exception as exc:  # a figure of the report, not a check: the run goes on without it
+            say(f"  could not: {exc}")
+            return
+        self.results["middleware"] = figures
+        say(f"  {middleware_cost.line(figures)}")
+
     def run_checkout(self) -> int:
         args = self.args
         scenarios = [SCENARIOS[name] for name in ORDER if name in args.scenarios]
+        if scenarios and not args.no_middleware_cost:
+            self.middleware()
         database_names = list(dict.fromkeys(s.database for s in scenarios))
         generate = CODES in args.scenarios
         if generate and "checkout" not in database_names:

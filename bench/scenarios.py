@@ -19,6 +19,13 @@ class Scenario:
     hot: bool = False  # every request on the hot campaign
     clients: tuple[int, ...] | None = None  # only these client counts (of --clients); None: every one
     writes: int = 1  # the most redemptions one request writes (a checkout: one per discount)
+    # The lean-handler baseline (bench/bare_handler.py) sends the scenario's script at the same points:
+    # True for the scenarios whose one script it can send (apply, hot, available, available10k, quote).
+    bare: bool = False
+
+    @property
+    def bare_script(self) -> str | None:
+        return self.scripts[0][0] if self.bare and len(self.scripts) == 1 else None
 
     @property
     def campaigns(self) -> tuple[int, int]:
@@ -41,6 +48,7 @@ SCENARIOS = {
             frozenset({"201"}),
             _APPLY_REFUSALS,
             applies=True,
+            bare=True,
         ),
         Scenario(
             "hot",
@@ -52,9 +60,16 @@ SCENARIOS = {
             _APPLY_REFUSALS,
             applies=True,
             hot=True,
+            bare=True,
         ),
         Scenario(
-            "available", "available, 100 live campaigns", "base", "available", (("available", 1),), frozenset({"200"})
+            "available",
+            "available, 100 live campaigns",
+            "base",
+            "available",
+            (("available", 1),),
+            frozenset({"200"}),
+            bare=True,
         ),
         Scenario(
             "available10k",
@@ -63,6 +78,7 @@ SCENARIOS = {
             "available",
             (("available10k", 1),),
             frozenset({"200"}),
+            bare=True,
         ),
         Scenario(
             "mixed",
@@ -82,6 +98,7 @@ SCENARIOS = {
             (("quote", 1),),
             frozenset({"200"}),
             clients=(32,),
+            bare=True,
         ),
         Scenario(
             "checkout",
