@@ -370,7 +370,10 @@ def plot_ratios(results: dict[str, Any], path: Path) -> bool:
     axis.set_yticks(range(len(rows)), [row[0] for row in rows], fontsize=8)
     axis.invert_yaxis()
     axis.set_xlim(0, max(1.1, largest * 1.12))
-    axis.set_xlabel("share of the rate its SQL allows (1.0: the service costs nothing but its SQL)", fontsize=8)
+    axis.set_xlabel(
+        "the service's rate as a share of pgbench's, and of the bare handler's (1.0: it costs nothing above them)",
+        fontsize=8,
+    )
     axis.set_ylabel("scenario · clients", fontsize=8)
     axis.grid(True, axis="x", alpha=0.3)
     axis.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, frameon=False, fontsize=8)
