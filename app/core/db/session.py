@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.core.config import Settings
 from app.core.db import errors as database_errors
+from app.core.db.writers import queue_writers, write_turn
 from app.core.money import CENT
 
 # Execution option for connections that only read: on SQLite they begin a
@@ -111,6 +112,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": settings.sqlite_busy_timeout_ms / 1000},
         )
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
+        queue_writers(engine, wait_seconds=settings.sqlite_busy_timeout_ms / 1000)
         return engine
     engine = create_async_engine(
         url,
@@ -147,7 +149,9 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
     try to upgrade to a write lock, and one of them fails with "database is
     locked". Taking the write lock at BEGIN makes writers queue instead.
     Connections marked READ_ONLY never write, so they skip the queue: in WAL
-    mode a reader is never blocked by a writer.
+    mode a reader is never blocked by a writer. Within a process, writers take
+    turns before BEGIN IMMEDIATE (`write_turn`, app/core/db/writers.py) rather
+    than spin on the lock; the busy timeout is left for other processes.
     """
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -193,8 +197,11 @@ async def write_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> A
     (unless the use case asked, by COMMIT_DESPITE_ERROR, to keep what it recorded of its refusal).
 
     What a failure to connect or to commit means to the caller is decided in `database_errors`: it is
-    the one place that tells "nothing was written" from "the outcome is unknown"."""
-    async with sessionmaker() as session:
+    the one place that tells "nothing was written" from "the outcome is unknown".
+
+    On SQLite it first waits for the engine's turn to write, before it takes a connection, and holds
+    it until the COMMIT or ROLLBACK (`write_turn`, app/core/db/writers.py)."""
+    async with write_turn(sessionmaker.kw["bind"]), sessionmaker() as session:
         await _open(session)
         try:
             yield session
