@@ -35,4 +35,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
 # or LOG_FORMAT=json), with the request id and the route; uvicorn's would log each request twice.
 # GET /metrics reports both workers: they share a metrics directory made new under /tmp at each start
 # (set PROMETHEUS_MULTIPROC_DIR to choose it, and empty it before each start).
-CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2 --proxy-headers --no-access-log"]
+# --http app.core.http.server:Protocol: uvicorn's httptools parser with limits on the request's head
+# (HTTP_MAX_HEADER_BYTES, HTTP_MAX_HEADERS: 431 past them; docs/operations.md).
+CMD ["sh", "-c", "alembic upgrade head && exec uvicorn app.main:app --host 0.0.0.0 --port 8000 --workers 2 --proxy-headers --no-access-log --http app.core.http.server:Protocol"]

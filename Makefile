@@ -32,7 +32,7 @@ migrate: install
 	$(BIN)/alembic upgrade head
 
 run: migrate
-	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log
+	$(BIN)/uvicorn app.main:app --host $(HOST) --port $(PORT) --no-access-log --http app.core.http.server:Protocol
 
 lint: install
 	$(BIN)/ruff check app tests bench alembic

@@ -34,7 +34,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "sqlite_busy_timeout_ms",
         "db_transaction_attempts",
     ),
-    "HTTP": ("cors_origins", "max_body_bytes", "max_target_customers"),
+    "HTTP": ("cors_origins", "max_body_bytes", "http_max_header_bytes", "http_max_headers", "max_target_customers"),
     "Rate limits": (
         "rate_limit_enabled",
         "rate_limit_storage_uri",

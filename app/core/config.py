@@ -177,6 +177,19 @@ class Settings(BaseSettings):
         ge=1024,
         description="Request bodies larger than this are refused with 413 `payload_too_large`.",
     )
+    http_max_header_bytes: int = Field(
+        default=16_384,
+        ge=1024,
+        description="The most bytes a request's line and headers may take; past it the server answers 431 and closes "
+        "the connection before the app sees the request. Needs uvicorn run with "
+        "`--http app.core.http.server:Protocol` (docs/operations.md).",
+    )
+    http_max_headers: int = Field(
+        default=100,
+        ge=10,
+        description="The most headers a request may have; past it the server answers 431 and closes the connection. "
+        "Needs `--http app.core.http.server:Protocol`, as HTTP_MAX_HEADER_BYTES does.",
+    )
     max_target_customers: int = Field(
         default=100_000, ge=1, description="The most `target_customer_ids` one campaign may list."
     )
