@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = Field(
         default=15000,
         ge=0,
-        description="How long an SQLite writer waits for the write lock before it is answered 503 `database_busy`.",
+        description="How long an SQLite writer waits before it is answered 503 `database_busy`: for its turn among "
+        "the worker's writers (they queue in order), then for the write lock, held by another process.",
     )
     db_transaction_attempts: int = Field(
         default=3,
