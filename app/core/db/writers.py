@@ -23,8 +23,8 @@ import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncEngine
-from sqlalchemy.pool import Pool
 
 from app.core.db.errors import DatabaseBusy
 
@@ -44,25 +44,26 @@ class _Turns:
         return lock
 
 
-# By pool: an engine and its `execution_options()` copies (the read-only engine) share one pool, one file.
-_turns: weakref.WeakKeyDictionary[Pool, _Turns] = weakref.WeakKeyDictionary()
+# By the engine's dialect object: made once per `create_engine`, shared by the engine's `execution_options()`
+# copies (the read-only engine), and kept across `dispose()`, which replaces the pool.
+_turns: weakref.WeakKeyDictionary[Dialect, _Turns] = weakref.WeakKeyDictionary()
 
 
 def queue_writers(engine: AsyncEngine, *, wait_seconds: float | None) -> None:
     """Make `engine`'s writers take turns, waiting at most `wait_seconds` for one (then 503 `database_busy`,
     as a writer that waited out SQLite's busy timeout is). Called for every SQLite engine the app makes."""
-    _turns[engine.pool] = _Turns(wait_seconds)
+    _turns[engine.dialect] = _Turns(wait_seconds)
 
 
 @asynccontextmanager
 async def write_turn(engine: AsyncEngine) -> AsyncIterator[None]:
     """Wait for this engine's turn to write, and hold it inside the block. A no-op on PostgreSQL."""
-    turns = _turns.get(engine.pool)
+    turns = _turns.get(engine.dialect)
     if turns is None:
         if engine.dialect.name != "sqlite":
             yield
             return
-        turns = _turns.setdefault(engine.pool, _Turns(None))  # an SQLite engine not made by create_engine
+        turns = _turns.setdefault(engine.dialect, _Turns(None))  # an SQLite engine not made by create_engine
     lock = turns.lock()
     try:
         async with asyncio.timeout(turns.wait_seconds):
