@@ -50,6 +50,8 @@ DATABASE_URL = "BENCH_BARE_DATABASE_URL"
 STATEMENTS = "BENCH_BARE_STATEMENTS"
 POOL_SIZE = "BENCH_BARE_POOL_SIZE"
 DEFAULT_POOL_SIZE = 16  # the service's DB_POOL_SIZE in the bench (bench/service.py)
+# Its connections' application_name: the bench counts them to know every worker's pool is open.
+APPLICATION_NAME = "bench-bare-handler"
 FILLED = frozenset({"customer", "campaign", "cart", "delivery", "now", "today", "expires", "amount"})
 CENT = Decimal("0.01")
 # Statements sent as plain commands (simple protocol, no result row): transaction control and the
@@ -232,11 +234,14 @@ def create_app(database_url: str, statements: list[Statement], pool_size: int = 
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        # Every connection opened at the start (not on demand during a run): a server out of
+        # connection slots shows then, where the bench can wait and retry, not as 500s in a measurement.
         handler.pool = await asyncpg.create_pool(
             database_url.replace("postgresql+asyncpg://", "postgresql://", 1),
-            min_size=min(8, pool_size),
+            min_size=pool_size,
             max_size=pool_size,
             reset=_reset,
+            server_settings={"application_name": APPLICATION_NAME},
         )
         try:
             yield

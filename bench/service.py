@@ -170,10 +170,53 @@ class BareServer(LiveServer):
             raise
 
 
-def start_bare_server(database_url: str, script: str, workers: int) -> BareServer:
-    server = BareServer(database_url=database_url, workers=workers, script=script)
-    server.start()
-    return server
+def start_bare_server(database_url: str, script: str, workers: int, *, attempts: int = 3) -> BareServer:
+    """The bare handler, once every worker's pool holds all its connections. A server out of connection
+    slots (others' test suites share it) is waited for, as pgbench's is: twice, 5 s apart."""
+    wanted = workers * bare_handler.DEFAULT_POOL_SIZE
+    for attempt in range(attempts):
+        server = BareServer(database_url=database_url, workers=workers, script=script)
+        try:
+            server.start()
+            if _connections_reach(database_url, bare_handler.APPLICATION_NAME, wanted, seconds=15):
+                return server
+            reason = f"its workers did not open their {wanted} connections in 15 s"
+        except RuntimeError as exc:
+            reason = str(exc).splitlines()[0]
+        output = server.output()
+        server.stop()
+        if "too many clients" in output:
+            reason = "the server is out of connection slots"
+        if attempt < attempts - 1:
+            print(f"    bare handler: {reason}; retrying in 5 s", flush=True)
+            time.sleep(5)
+    raise RuntimeError(f"the bare handler did not start: {reason}")
+
+
+def _connections_reach(database_url: str, application_name: str, wanted: int, *, seconds: float) -> bool:
+    import asyncio
+
+    import asyncpg
+
+    from tests.integration.live_server import plain_dsn
+
+    async def count() -> int:
+        try:
+            connection = await asyncpg.connect(plain_dsn(database_url))
+        except asyncpg.exceptions.TooManyConnectionsError:
+            return -1
+        try:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()"
+            return int(await connection.fetchval(query, application_name))
+        finally:
+            await connection.close()
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if asyncio.run(count()) >= wanted:
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def resident_memory_mb(pids: list[int]) -> dict[int, float]:
