@@ -180,6 +180,60 @@ def floors(results: dict[str, Any]) -> list[str]:
 # "In seconds" (issue 16), read as a number of seconds a person waits for at the console: under ten.
 CODES_SECONDS = 10
 
+# Issue 17's floors: the hot campaign's req/s at 64 clients on 2026-12-04 (to be doubled), worker memory.
+HOT_RPS_2026_12_04 = 458
+MEMORY_MB_17 = 120
+
+
+def _figures(point: dict[str, Any]) -> str:
+    """`0.194x pgbench, 0.402x bare handler, p99 190 ms`: a floor's own figures and the framework's share."""
+    ratio, bare = _ratio(point), _bare_ratio(point)
+    parts = [f"{ratio:.3f}x pgbench" if ratio is not None else "no pgbench"]
+    if bare is not None:
+        parts.append(f"{bare:.3f}x bare handler")
+    return ", ".join(parts) + f", p99 {ms(point['service']['p99_ms'])}"
+
+
+def floors_17(results: dict[str, Any]) -> list[str]:
+    """Issue 17's floors (its Floors section), each met or not from this run's own figures, with service ÷
+    bare handler beside each ratio: what of the gap is the framework's."""
+    lines = []
+
+    def floor(text: str, met: bool | None, figures: str) -> None:
+        verdict = "n/a" if met is None else "met" if met else "NOT met"
+        lines.append(f"- {text}: **{verdict}** ({figures})")
+
+    def ratio_floor(text: str, point: dict[str, Any] | None, least: float, p99: float | None = None) -> None:
+        if point is None:
+            return
+        ratio, latency = _ratio(point), point["service"]["p99_ms"]
+        met = None if ratio is None else ratio >= least and (p99 is None or (latency is not None and latency <= p99))
+        floor(text, met, _figures(point))
+
+    ratio_floor(
+        "apply, 100 campaigns, 32 clients: ≥ 0.30x pgbench, p99 ≤ 50 ms", _point(results, "apply", 32), 0.30, 50
+    )
+    if hot64 := _point(results, "hot", 64):
+        ratio, rate = _ratio(hot64), hot64["service"]["rps"]
+        met = None if ratio is None else ratio >= 1.0 and rate >= 2 * HOT_RPS_2026_12_04
+        floor(
+            f"apply, one hot campaign, 64 clients: ≥ 1.0x pgbench of bench/sql/hot.sql (the single-row transaction "
+            f"while that script is it) and ≥ 2x the {HOT_RPS_2026_12_04} req/s of 2026-12-04",
+            met,
+            f"{_figures(hot64)}, {rate:,.0f} req/s",
+        )
+    available32 = _point(results, "available", 32)
+    ratio_floor("available, 100 campaigns, 32 clients: ≥ 0.50x pgbench, p99 ≤ 40 ms", available32, 0.50, 40)
+    ratio_floor("quote, 32 clients: ≥ 0.30x pgbench", _point(results, "quote", 32), 0.30)
+    ratio_floor("checkout with a code, 32 clients: ≥ 0.30x pgbench", _point(results, "checkout", 32), 0.30)
+    if available32 and (crowd32 := _point(results, "available10k", 32)) and crowd32["service"]["rps"]:
+        slower = available32["service"]["rps"] / crowd32["service"]["rps"]
+        floor("available, 10,000 campaigns, 32 clients: within 1.2x of 100 campaigns", slower <= 1.2, f"{slower:.2f}x")
+    if results.get("memory_mb"):
+        largest = max(mb for per_worker in results["memory_mb"].values() for mb in per_worker.values())
+        floor(f"worker memory after the run ≤ {MEMORY_MB_17} MB", largest <= MEMORY_MB_17, f"largest {largest:.0f} MB")
+    return lines
+
 
 def markdown(results: dict[str, Any]) -> str:
     m, settings = results["machine"], results["settings"]
@@ -223,6 +277,9 @@ def markdown(results: dict[str, Any]) -> str:
             f"Ledger after the apply scenarios: {ledger or 'no apply scenario ran'}.",
             "",
             _codes_line(results),
+            "",
+            "Floors of issue 17 (its own figures: service ÷ pgbench, service ÷ bare handler beside it):",
+            *(floors_17(results) or ["- none of its points ran"]),
             "",
             "Floors of issues 10 and 16:",
             *floors(results),

@@ -392,7 +392,8 @@ class Bench:
         self.results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
         written = report.write(self.results, args.output_dir, update_summary=full and not args.profile)
         say("\n" + report.table(self.results))
-        say("\n" + "\n".join(report.floors(self.results)))
+        say("\nFloors of issue 17:\n" + "\n".join(report.floors_17(self.results) or ["- none of its points ran"]))
+        say("\nFloors of issues 10 and 16:\n" + "\n".join(report.floors(self.results)))
         say("\nwrote " + ", ".join(str(path) for path in written))
         if self.failures:
             say("\nFAILED: " + "\n  ".join(self.failures))
