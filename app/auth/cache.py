@@ -1,7 +1,9 @@
 """What each worker remembers about API keys, so that a checkout's key costs no query.
 
 - A key that verified is remembered for API_KEY_CACHE_SECONDS: within that time its requests are
-  authenticated without the database, so a revocation takes effect in every worker within it.
+  authenticated without the database. A revocation reaches every worker's cache within a second
+  (app.auth.revocations: `forget_key`, or `forget_all` when a revocation may have gone unheard); the
+  lifetime bounds how long a revoked key works only while that channel is down.
 - A key that was refused is remembered for a minute (at most `size` of them), so a client stuck on
   a wrong key costs no lookups. A refusal is never taken for a success, and a wrong key cannot
   become right: keys are random and never reissued.
@@ -39,6 +41,7 @@ class KeyCache:
         self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         self._refused: OrderedDict[str, float] = OrderedDict()
         self._last_use: dict[str, datetime] = {}
+        self.generation = 0  # counts the revocations heard, so a lookup under way at one is not remembered
         # The lookups under way, by (digest, client address): requests presenting the same key from the
         # same address at once wait for one lookup (app.auth.guard) rather than each sending its own.
         self.verifying: dict[tuple[str, str], asyncio.Future[Principal | None]] = {}
@@ -63,9 +66,22 @@ class KeyCache:
         del self._refused[digest]
         return False
 
-    def remember(self, digest: str, principal: Principal) -> None:
-        if self.ttl_seconds > 0:
+    def remember(self, digest: str, principal: Principal, *, generation: int) -> None:
+        """Trust `principal` for `digest` from now on, unless a revocation was heard since its lookup
+        began (`generation`, as it was then): it may have read the key just before the revocation."""
+        if self.ttl_seconds > 0 and generation == self.generation:
             _put(self._verified, digest, (principal, self.clock() + self.ttl_seconds), self.size)
+
+    def forget_key(self, prefix: str) -> None:
+        """The key with this prefix was revoked."""
+        self.generation += 1
+        for digest in [digest for digest, (principal, _) in self._verified.items() if principal.key_prefix == prefix]:
+            del self._verified[digest]
+
+    def forget_all(self) -> None:
+        """Some key may have been revoked: trust none until it is looked up again."""
+        self.generation += 1
+        self._verified.clear()
 
     def remember_refusal(self, digest: str) -> None:
         _put(self._refused, digest, self.clock() + REFUSAL_SECONDS, self.size)
@@ -100,12 +116,13 @@ async def look_up(
     writes nothing."""
     if cache.refused(digest):
         return None
+    generation = cache.generation
     async with short_read(sessionmaker) as session:
         principal = await service.find_unrevoked(session, key=key, digest=digest)
     if principal is None:
         cache.remember_refusal(digest)
     else:
-        cache.remember(digest, principal)
+        cache.remember(digest, principal, generation=generation)
     return principal
 
 

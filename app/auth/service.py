@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth import revocations
 from app.auth.models import ApiKey, Scope
 
 KEY_PREFIX = "cms_live_"
@@ -108,8 +109,10 @@ async def list_(session: AsyncSession) -> Sequence[ApiKey]:
 
 
 async def revoke(session: AsyncSession, *, prefix: str, now: datetime) -> ApiKey | None:
+    """Revoke the key with this prefix; every worker stops accepting it within a second of the commit."""
     api_key = await session.scalar(select(ApiKey).where(ApiKey.prefix == prefix))
     if api_key is not None and api_key.revoked_at is None:
         api_key.revoked_at = now
         await session.flush()
+        await revocations.announce(session, prefix)
     return api_key
