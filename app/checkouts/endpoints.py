@@ -6,7 +6,9 @@ and the body validated, then one transaction; the same use cases (app.checkouts.
 answers. See app.core.http.lean for why these routes skip FastAPI's dependency tree.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,6 +32,7 @@ from app.core.http.lean import json_document, json_response, path_parameter, val
 from app.core.http.schemas import PathId
 from app.core.observability import metrics
 from app.discounts import rules
+from app.discounts import service as redemptions
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency.dependencies import IdempotentRequest, idempotent_of, presented_key
 from app.idempotency.service import REPLAYED_HEADER
@@ -43,7 +46,7 @@ _OFFERS = TypeAdapter(list[AvailableDiscount])
 _REDEMPTION = TypeAdapter(RedemptionRead)
 _QUOTE_READ = TypeAdapter(QuoteRead)
 _CHECKOUT_READ = TypeAdapter(CheckoutRead)
-_CHECKOUT_ID = TypeAdapter(PathId)
+_PATH_ID = TypeAdapter(PathId)
 
 
 def _settings(request: Request) -> Settings:
@@ -163,21 +166,46 @@ async def create_checkout(request: Request) -> Response:
 
 
 async def rollback_checkout(request: Request) -> Response:
+    async def roll_back(session: AsyncSession, checkout_id: int, reason: str | None, now: datetime) -> CheckoutRead:
+        return await service.rollback(session, checkout_id=checkout_id, reason=reason, now=now)
+
+    return await _rollback(request, "checkout_id", roll_back, CheckoutRead)
+
+
+async def rollback_redemption(request: Request) -> Response:
+    async def roll_back(session: AsyncSession, redemption_id: int, reason: str | None, now: datetime) -> RedemptionRead:
+        redemption = await redemptions.rollback(session, redemption_id=redemption_id, reason=reason, now=now)
+        return RedemptionRead.model_validate(redemption)
+
+    return await _rollback(request, "redemption_id", roll_back, RedemptionRead)
+
+
+A = TypeVar("A", CheckoutRead, RedemptionRead)
+
+
+async def _rollback(
+    request: Request,
+    path_name: str,
+    roll_back: Callable[[AsyncSession, int, str | None, datetime], Awaitable[A]],
+    answer: type[A],
+) -> Response:
+    """A rollback (of a checkout or of one redemption): once, idempotent, its body optional."""
     document = await json_document(request)
     caller = await authorize(request, "write", Scope.CHECKOUT)
     key, header_errors = presented_key(request)
-    checkout_id, path_errors = path_parameter(request, "checkout_id", _CHECKOUT_ID)
+    target_id, path_errors = path_parameter(request, path_name, _PATH_ID)
     body = validated(_ROLLBACK, document, optional=True, errors=header_errors + path_errors) or RollbackRequest()
     now = await now_of(request)
     carrier = Response(status_code=status.HTTP_200_OK)
     async with write_transaction(request.app.state.sessionmaker) as session:
         idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_200_OK)
-        checkout = await idempotent.replay(CheckoutRead, body)
-        if checkout is None:
+        rolled_back = await idempotent.replay(answer, body)
+        if rolled_back is None:
             async with idempotent.work():
-                checkout = await service.rollback(session, checkout_id=checkout_id, reason=body.reason, now=now)
-            await idempotent.record(checkout)
-    return json_response(_CHECKOUT_READ, checkout, status_code=carrier.status_code, headers=_replay_headers(carrier))
+                rolled_back = await roll_back(session, target_id, body.reason, now)
+            await idempotent.record(rolled_back)
+    adapter = _CHECKOUT_READ if answer is CheckoutRead else _REDEMPTION
+    return json_response(adapter, rolled_back, status_code=carrier.status_code, headers=_replay_headers(carrier))
 
 
 def _idempotent(

@@ -11,8 +11,8 @@ from app.auth.models import Scope
 from app.auth.service import Principal
 from app.campaigns.exceptions import CampaignNotFound
 from app.checkouts import endpoints
-from app.core.clock import NowDep, UtcDatetime
-from app.core.db.session import ReadSessionDep, SessionDep
+from app.core.clock import UtcDatetime
+from app.core.db.session import ReadSessionDep
 from app.core.http.errors import RateLimited, error_responses
 from app.core.http.exact_json import ExactJsonRoute
 from app.core.http.lean import documented_only
@@ -24,7 +24,6 @@ from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, Redemption
 from app.discounts.models import Redemption
 from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequest, RedemptionRead, RollbackRequest
 from app.idempotency import service as idempotency
-from app.idempotency.dependencies import Idempotent
 from app.idempotency.exceptions import IdempotencyInProgress, IdempotencyKeyReused
 from app.idempotency.service import IdempotencyKeyHeader
 
@@ -98,25 +97,16 @@ async def get_redemption(redemption_id: PathId, session: ReadSessionDep) -> Rede
         **error_responses(RedemptionNotFound, AlreadyRolledBack, *IDEMPOTENCY_ERRORS),
     },
 )
+@documented_only(endpoints.rollback_redemption)
 async def rollback_redemption(
-    redemption_id: PathId,
-    now: NowDep,
-    session: SessionDep,
-    idempotent: Idempotent,
-    data: RollbackRequest | None = None,
+    redemption_id: PathId, data: RollbackRequest | None = None, idempotency_key: IdempotencyKeyHeader = None
 ) -> RedemptionRead:
     """The order was cancelled or refunded: give the discount back to the budget, the use back to the
     day, and the code's use back to the code.
 
     A second rollback of the same redemption changes nothing and answers 409 `already_rolled_back`.
     """
-    body = data or RollbackRequest()
-    replayed = await idempotent.replay(RedemptionRead, body)
-    if replayed is not None:
-        return replayed
-    async with idempotent.work():
-        redemption = await service.rollback(session, redemption_id=redemption_id, reason=body.reason, now=now)
-    return await idempotent.record(RedemptionRead.model_validate(redemption))
+    raise AssertionError("served by app.checkouts.endpoints.rollback_redemption")
 
 
 @router.get(
