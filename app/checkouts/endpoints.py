@@ -25,8 +25,7 @@ from app.checkouts.schemas import CheckoutRead, CheckoutRequest, QuoteRead, Quot
 from app.codes import attempts
 from app.core.clock import now_of
 from app.core.config import Settings
-from app.core.db.driver import connection_of
-from app.core.db.session import read_transaction, write_transaction
+from app.core.db.session import read_connection, write_transaction
 from app.core.http.errors import AppError
 from app.core.http.lean import json_document, json_response, path_parameter, validated
 from app.core.http.schemas import PathId
@@ -65,9 +64,9 @@ async def available(request: Request) -> Response:
     assert data is not None
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))
-    async with read_transaction(request.app.state.read_sessionmaker) as session:
+    async with read_connection(request.app.state.read_only_engine) as connection:
         quote = await service.quote(
-            await connection_of(session),
+            connection,
             order=order,
             now=await now_of(request),
             store_timezone=_settings(request).store_timezone,
@@ -84,9 +83,9 @@ async def quote(request: Request) -> Response:
     assert data is not None
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))
-    async with read_transaction(request.app.state.read_sessionmaker) as session:
+    async with read_connection(request.app.state.read_only_engine) as connection:
         found = await service.quote(
-            await connection_of(session),
+            connection,
             order=order,
             now=await now_of(request),
             store_timezone=_settings(request).store_timezone,

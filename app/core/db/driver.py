@@ -176,9 +176,12 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> Any:
 
 
 async def connection_of(session: AsyncSession) -> Any:
-    """The session's connection (its transaction begun), as the checkout's queries take it: on
-    PostgreSQL a DriverConnection, elsewhere SQLAlchemy's own."""
-    connection = await session.connection()
+    """The session's connection (its transaction begun), as the checkout's queries take it."""
+    return await driver_connection(await session.connection())
+
+
+async def driver_connection(connection: AsyncConnection) -> Any:
+    """On PostgreSQL a DriverConnection around `connection`, elsewhere `connection` itself."""
     if connection.dialect.driver != "asyncpg":
         return connection
     raw = await connection.get_raw_connection()

@@ -16,6 +16,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 from app.core.config import Settings
 from app.core.db import errors as database_errors
+from app.core.db.driver import driver_connection
 from app.core.db.writers import queue_writers, write_turn
 from app.core.money import CENT
 
@@ -223,6 +224,26 @@ async def read_transaction(sessionmaker: async_sessionmaker[AsyncSession]) -> As
     async with sessionmaker() as session:
         await _open(session)
         yield session
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """`read_transaction` without an ORM session, for a use case that reads with Core statements only
+    (a quote): the connection as app.core.db.driver hands it out. Give it the read-only engine
+    (`app.state.read_only_engine`)."""
+    connection = engine.connect()
+    try:
+        await connection.start()
+    except Exception as exc:
+        error = database_errors.connect_failure(exc)
+        if error is None:
+            raise
+        raise error from exc
+    try:
+        await connection.begin()
+        yield await driver_connection(connection)
+    finally:
+        await connection.close()
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
