@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 from app.auth import guard
 from app.auth.models import Scope
 from app.auth.service import Principal
-from app.core.http.ratelimit import EndpointClass
+from app.core.config import EndpointClass
 
 
 async def current_principal(request: Request) -> Principal:

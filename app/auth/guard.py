@@ -20,9 +20,9 @@ from app.auth.exceptions import InsufficientScope, Unauthorized
 from app.auth.models import Scope
 from app.auth.service import ANONYMOUS, Principal
 from app.core.clock import now_of
-from app.core.config import Settings
+from app.core.config import EndpointClass, Settings
 from app.core.db.session import short_read
-from app.core.http.ratelimit import EndpointClass, RateLimiter, client_ip
+from app.core.http.ratelimit import RateLimiter, client_ip
 
 _STATE_PRINCIPAL = "principal"
 _NOT_VALID = "This API key is not valid, or has been revoked."

@@ -3,12 +3,12 @@
 import sys
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, get_args
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import Depends, Request
 from limits import parse_many
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from app.core.clock import valid_timezone
@@ -80,6 +80,24 @@ def weak_secret_reason(secret: str) -> str | None:
 def _periods(text: str) -> range:
     """The lengths of a short unit that, repeated at least twice, could make up `text`."""
     return range(1, min(len(text) // 2, 64) + 1)
+
+
+def _parses_as_rate_limit(value: str) -> str:
+    try:
+        parse_many(value)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a rate limit such as '30/minute'") from exc
+    return value
+
+
+# A rate limit as `limits` writes it: "30/minute", "20/10 minutes", "5/second;100/hour".
+RateLimitText = Annotated[str, AfterValidator(_parses_as_rate_limit)]
+
+# What routes are limited as: the one list of them. Each has RATE_LIMIT_<CLASS> (per client IP, without a
+# key) and, but health (which takes no key), RATE_LIMIT_KEY_<CLASS> (per API key): `Settings.rate_limit_of`.
+EndpointClass = Literal["health", "available", "apply", "read", "write"]
+ENDPOINT_CLASSES: tuple[EndpointClass, ...] = get_args(EndpointClass)
+KEYED_ENDPOINT_CLASSES: tuple[EndpointClass, ...] = tuple(name for name in ENDPOINT_CLASSES if name != "health")
 
 
 def _comma_separated(value: Any) -> Any:
@@ -209,29 +227,35 @@ class Settings(BaseSettings):
         description="After the storage fails or answers slower than 0.5 s, requests are served without limits this "
         "long (logged once), then the storage is asked again.",
     )
-    rate_limit_health: str = Field(default="100/minute", description="GET /health, per client IP.")
-    rate_limit_available: str = Field(default="60/minute", description="`available` without an API key, per client IP.")
-    rate_limit_apply: str = Field(default="30/minute", description="`apply` without an API key, per client IP.")
-    rate_limit_read: str = Field(default="600/minute", description="Reads (GET) without an API key, per client IP.")
-    rate_limit_write: str = Field(
+    rate_limit_health: RateLimitText = Field(default="100/minute", description="GET /health, per client IP.")
+    rate_limit_available: RateLimitText = Field(
+        default="60/minute", description="`available` without an API key, per client IP."
+    )
+    rate_limit_apply: RateLimitText = Field(
+        default="30/minute", description="`apply` without an API key, per client IP."
+    )
+    rate_limit_read: RateLimitText = Field(
+        default="600/minute", description="Reads (GET) without an API key, per client IP."
+    )
+    rate_limit_write: RateLimitText = Field(
         default="120/minute", description="Changes and rollbacks without an API key, per client IP."
     )
-    rate_limit_key_available: str = Field(default="6000/minute", description="`available`, per API key.")
-    rate_limit_key_apply: str = Field(default="3000/minute", description="`apply`, per API key.")
-    rate_limit_key_read: str = Field(default="6000/minute", description="Reads (GET), per API key.")
-    rate_limit_key_write: str = Field(default="600/minute", description="Changes and rollbacks, per API key.")
-    rate_limit_auth_failures: str = Field(
+    rate_limit_key_available: RateLimitText = Field(default="6000/minute", description="`available`, per API key.")
+    rate_limit_key_apply: RateLimitText = Field(default="3000/minute", description="`apply`, per API key.")
+    rate_limit_key_read: RateLimitText = Field(default="6000/minute", description="Reads (GET), per API key.")
+    rate_limit_key_write: RateLimitText = Field(default="600/minute", description="Changes and rollbacks, per API key.")
+    rate_limit_auth_failures: RateLimitText = Field(
         default="30/minute",
         description="Wrong or revoked API keys, per client IP: past it, every request from that address carrying "
         "a key gets 429 before any key lookup.",
     )
-    rate_limit_code_failures_per_key: str = Field(
+    rate_limit_code_failures_per_key: RateLimitText = Field(
         default="100/minute",
         description="Codes that are not valid, per API key (per client IP without one). Always on, even with "
         "RATE_LIMIT_ENABLED=false: past it, every request with a code gets 429 `too_many_code_attempts` before "
         "any lookup.",
     )
-    rate_limit_code_failures_per_customer: str = Field(
+    rate_limit_code_failures_per_customer: RateLimitText = Field(
         default="20/10 minutes",
         description="Codes that are not valid, per customer (by id or external id). Always on, like the limit per key.",
     )
@@ -283,28 +307,6 @@ class Settings(BaseSettings):
     def _normalize_database_url(cls, value: str) -> str:
         return normalize_database_url(value)
 
-    @field_validator(
-        "rate_limit_health",
-        "rate_limit_available",
-        "rate_limit_apply",
-        "rate_limit_read",
-        "rate_limit_write",
-        "rate_limit_key_available",
-        "rate_limit_key_apply",
-        "rate_limit_key_read",
-        "rate_limit_key_write",
-        "rate_limit_auth_failures",
-        "rate_limit_code_failures_per_key",
-        "rate_limit_code_failures_per_customer",
-    )
-    @classmethod
-    def _rate_limit_parses(cls, value: str) -> str:
-        try:
-            parse_many(value)
-        except ValueError as exc:
-            raise ValueError(f"{value!r} is not a rate limit such as '30/minute'") from exc
-        return value
-
     @model_validator(mode="after")
     def _production_is_locked(self) -> Self:
         if self.app_env == "production":
@@ -334,6 +336,14 @@ class Settings(BaseSettings):
         if self.log_format is not None:
             return self.log_format
         return "json" if self.app_env == "production" else "console"
+
+    def rate_limit_of(self, endpoint: EndpointClass, *, per_key: bool) -> str:
+        """RATE_LIMIT_<ENDPOINT>, or RATE_LIMIT_KEY_<ENDPOINT> for a caller with a key (health has none)."""
+        name = (
+            f"rate_limit_key_{endpoint}" if per_key and endpoint in KEYED_ENDPOINT_CLASSES else f"rate_limit_{endpoint}"
+        )
+        limit: str = getattr(self, name)
+        return limit
 
     @property
     def is_sqlite(self) -> bool:

@@ -34,13 +34,12 @@ from limits.aio.storage import Storage
 from limits.aio.strategies import SlidingWindowCounterRateLimiter
 from limits.storage import storage_from_string
 
-from app.core.config import Settings
+from app.core.config import ENDPOINT_CLASSES, EndpointClass, Settings
 from app.core.http.errors import RateLimited
 from app.core.observability import metrics
 
 logger = logging.getLogger("app.ratelimit")
 
-EndpointClass = Literal["health", "available", "apply", "read", "write"]
 LimiterState = Literal["ok", "degraded", "disabled"]
 T = TypeVar("T")
 
@@ -108,18 +107,10 @@ class RateLimiter:
     def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.monotonic) -> None:
         self.enabled = settings.rate_limit_enabled
         self.anonymous: dict[EndpointClass, RateLimitItem] = {
-            "health": parse(settings.rate_limit_health),
-            "available": parse(settings.rate_limit_available),
-            "apply": parse(settings.rate_limit_apply),
-            "read": parse(settings.rate_limit_read),
-            "write": parse(settings.rate_limit_write),
+            endpoint: parse(settings.rate_limit_of(endpoint, per_key=False)) for endpoint in ENDPOINT_CLASSES
         }
         self.per_key: dict[EndpointClass, RateLimitItem] = {
-            **self.anonymous,
-            "available": parse(settings.rate_limit_key_available),
-            "apply": parse(settings.rate_limit_key_apply),
-            "read": parse(settings.rate_limit_key_read),
-            "write": parse(settings.rate_limit_key_write),
+            endpoint: parse(settings.rate_limit_of(endpoint, per_key=True)) for endpoint in ENDPOINT_CLASSES
         }
         self.auth_failures = parse(settings.rate_limit_auth_failures)
         self.code_failures_per_key = parse(settings.rate_limit_code_failures_per_key)
