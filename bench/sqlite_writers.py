@@ -71,21 +71,32 @@ def _load(base_url: str, admin_key: str, *, campaigns: int, customers: int) -> t
 
 
 def _ledger(path: Path) -> tuple[int, int, list[str]]:
-    """Applied redemptions, cents spent in all, and the campaigns whose books do not balance."""
+    """Applied redemptions, cents spent in all, and the campaigns whose books do not balance (on either
+    schema: `campaigns.used_budget`, or issue 17's budget slices, whose sum it is)."""
     with sqlite3.connect(path) as connection:  # amounts are integer cents on SQLite (app.core.db.session.Cents)
         applied, cents = connection.execute(
             "SELECT count(*), coalesce(sum(discount_amount), 0) FROM redemptions WHERE status = 'applied'"
         ).fetchone()
+        sliced = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'campaign_budget_slices'"
+        ).fetchone()[0]
+        used = (
+            "(SELECT coalesce(sum(s.used), 0) FROM campaign_budget_slices s WHERE s.campaign_id = c.id)"
+            if sliced
+            else "c.used_budget"
+        )
         unbalanced = connection.execute(
-            "SELECT c.id, c.used_budget, c.total_budget, coalesce(sum(r.discount_amount), 0) FROM campaigns c "
-            "LEFT JOIN redemptions r ON r.campaign_id = c.id AND r.status = 'applied' GROUP BY c.id "
-            "HAVING c.used_budget != coalesce(sum(r.discount_amount), 0) OR c.used_budget > c.total_budget"
+            f"SELECT c.id, {used} AS spent, c.total_budget, coalesce(sum(r.discount_amount), 0) AS redeemed "
+            "FROM campaigns c LEFT JOIN redemptions r ON r.campaign_id = c.id AND r.status = 'applied' "
+            "GROUP BY c.id HAVING spent != redeemed OR spent > c.total_budget"
         ).fetchall()
-    return (
-        int(applied),
-        int(cents),
-        [f"campaign {row[0]}: used {row[1]}, budget {row[2]}, redeemed {row[3]}" for row in unbalanced],
-    )
+        if sliced:
+            unbalanced += connection.execute(
+                "SELECT campaign_id, sum(used), sum(allotment), 'slices' FROM campaign_budget_slices "
+                "GROUP BY campaign_id HAVING max(used > allotment) = 1"
+            ).fetchall()
+    problems = [f"campaign {row[0]}: used {row[1]}, budget {row[2]}, redeemed {row[3]}" for row in unbalanced]
+    return int(applied), int(cents), problems
 
 
 def main(argv: list[str] | None = None) -> int:
