@@ -138,8 +138,10 @@ class Settings(BaseSettings):
         default=10,
         ge=0,
         le=300,
-        description="How long each worker trusts a key it has verified without asking the database again: a "
-        "revoked key stops working everywhere within this many seconds. 0: every request looks its key up.",
+        description="How long each worker trusts a key it has verified without asking the database again. A "
+        "revoked key is dropped from every worker's cache within a second (PostgreSQL LISTEN/NOTIFY, a poll on "
+        "SQLite); this is how long it may keep working in a worker that cannot hear revocations (it logs a "
+        "warning). 0: every request looks its key up.",
     )
 
     # --- Database --------------------------------------------------------------------------------
