@@ -151,9 +151,11 @@ class Ticks:
 
 
 @pytest.mark.parametrize("cache_seconds", [0, 10])
-async def test_a_revoked_key_stops_working_within_the_key_cache_lifetime(
+async def test_without_the_revocation_channel_a_revoked_key_stops_working_within_the_key_cache_lifetime(
     database: Database, make_key: MakeKey, engine: AsyncEngine, cache_seconds: int
 ) -> None:
+    # The app's lifespan (and with it app.auth.revocations' watcher) does not run here: this is the bound
+    # while a worker cannot hear revocations. tests/api/test_key_revocation.py proves the usual second.
     app = create_app(make_settings(database))
     ticks = Ticks()
     app.state.key_cache = KeyCache(ttl_seconds=cache_seconds, clock=ticks)
