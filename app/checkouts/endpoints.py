@@ -8,7 +8,7 @@ answers. See app.core.http.lean for why these routes skip FastAPI's dependency t
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +25,8 @@ from app.checkouts.schemas import CheckoutRead, CheckoutRequest, QuoteRead, Quot
 from app.codes import attempts
 from app.core.clock import now_of
 from app.core.config import Settings
-from app.core.db.session import read_connection, write_transaction
+from app.core.db.driver import connection_of
+from app.core.db.session import read_connection, write_connection, write_transaction
 from app.core.http.errors import AppError
 from app.core.http.lean import json_document, json_response, path_parameter, validated
 from app.core.http.schemas import PathId
@@ -105,24 +106,33 @@ async def apply(request: Request) -> Response:
     customer = CustomerRef(data.customer_id, data.customer_external_id)
     counted = await attempts.count(request, caller, customer, 0 if data.code is None else 1)
     carrier = Response(status_code=status.HTTP_201_CREATED)
+
+    async def apply_on(connection: Any) -> RedemptionRead:
+        return await service.apply(
+            connection,
+            customer=customer,
+            campaign_id=data.campaign_id,
+            code=data.code,
+            checkout=rules.Checkout(data.cart_value, data.delivery_charge),
+            now=now,
+            store_timezone=_settings(request).store_timezone,
+        )
+
     try:
-        async with write_transaction(request.app.state.sessionmaker) as session:
-            idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_201_CREATED)
-            answer = await idempotent.replay(RedemptionRead, data)
-            if answer is not None:
-                metrics.note_apply(state, status=carrier.status_code, replayed=True, given=answer)
-            else:
-                async with idempotent.work():
-                    redemption = await service.apply(
-                        session,
-                        customer=customer,
-                        campaign_id=data.campaign_id,
-                        code=data.code,
-                        checkout=rules.Checkout(data.cart_value, data.delivery_charge),
-                        now=now,
-                        store_timezone=_settings(request).store_timezone,
-                    )
-                answer = await idempotent.record(redemption)
+        if key is None:  # no key to keep: the work's own transaction, on a plain connection
+            async with write_connection(request.app.state.engine) as connection:
+                answer = await apply_on(connection)
+        else:
+            async with write_transaction(request.app.state.sessionmaker) as session:
+                idempotent = _idempotent(request, session, carrier, caller, key, now, status.HTTP_201_CREATED)
+                replayed = await idempotent.replay(RedemptionRead, data)
+                if replayed is not None:
+                    answer = replayed
+                    metrics.note_apply(state, status=carrier.status_code, replayed=True, given=answer)
+                else:
+                    async with idempotent.work():
+                        redemption = await apply_on(await connection_of(session))
+                    answer = await idempotent.record(redemption)
     except AppError as error:
         # A code that is not valid stays counted; any other answer was no failed guess.
         await attempts.settle(

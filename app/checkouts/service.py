@@ -201,13 +201,13 @@ def _attempts(what: str) -> Iterator[int]:
     raise TransactionConflict()
 
 
-async def _customer_id(session: AsyncSession, customer: CustomerRef, found: int | None, now: datetime) -> int:
+async def _customer_id(connection: Any, customer: CustomerRef, found: int | None, now: datetime) -> int:
     """The customer's id: as read, or, for a store's id seen for the first time, a new customer."""
     if found is not None:
         return found
     if customer.external_id is None:
         raise CustomerNotFound()
-    return (await customers_service.first_sight(session, external_id=customer.external_id, now=now))[0]
+    return (await customers_service.first_sight(connection, external_id=customer.external_id, now=now))[0]
 
 
 def _redemption(use: Use, redemption_id: int) -> RedemptionRead:
@@ -217,7 +217,7 @@ def _redemption(use: Use, redemption_id: int) -> RedemptionRead:
 
 
 async def apply(
-    session: AsyncSession,
+    connection: Any,
     *,
     customer: CustomerRef,
     campaign_id: int | None,
@@ -227,8 +227,8 @@ async def apply(
     store_timezone: str,
 ) -> RedemptionRead:
     """One campaign's discount, named by id, by code, or both: count today's use, record the
-    redemption, spend its budget (and the code's use), in the caller's transaction."""
-    connection = await connection_of(session)
+    redemption, spend its budget (and the code's use), in the caller's transaction, on its connection
+    (`connection_of` a session, or a `write_connection`)."""
     store_day = local_day(now, store_timezone)
     key = code_key(code) if code is not None else None
     for _ in _attempts(f"apply of campaign {campaign_id} / code {'given' if code else 'none'}"):
@@ -237,7 +237,7 @@ async def apply(
         )
         if found is None:
             raise CampaignNotFound() if campaign_id is not None else refused(Refusal.of(Reason.CODE_INVALID))
-        customer_id = await _customer_id(session, customer, found.customer_id, now)
+        customer_id = await _customer_id(connection, customer, found.customer_id, now)
         asked = Asked(by_name=campaign_id is not None, code_given=code is not None, code=found.candidate.code)
         candidate = found.candidate
         day = rules.usage_day(candidate.terms, now, store_timezone)
@@ -277,7 +277,7 @@ async def create(
             raise QuoteStale(
                 f"The checkout would give {priced.total} now, not the expected {expect_total}; nothing was written."
             )
-        customer_id = customer_id or await _customer_id(session, order.customer, priced.customer_id, now)
+        customer_id = customer_id or await _customer_id(connection, order.customer, priced.customer_id, now)
         savepoint = await session.begin_nested()
         connection = await connection_of(session)  # the session emits SAVEPOINT as it hands the connection out
         checkout_id = await queries.insert_checkout(

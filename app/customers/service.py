@@ -5,13 +5,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, func, or_, select
+from sqlalchemy import ColumnElement, bindparam, false, func, or_, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import service as audit_service
 from app.auth.service import Principal
-from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
+from app.core.db.session import LIKE_ESCAPE, UtcDateTime, contains_pattern, total_of
 from app.core.http.schemas import MAX_ID
 from app.customers.exceptions import CustomerExists, CustomerNotFound, ExternalIdTaken
 from app.customers.models import Customer
@@ -63,22 +64,29 @@ async def _set(session: AsyncSession, customer: Customer, changes: Mapping[str, 
         raise (ExternalIdTaken() if "external_id" in str(exc.orig) else CustomerExists()) from exc
 
 
-async def first_sight(session: AsyncSession, *, external_id: str, now: datetime) -> tuple[int, bool]:
+_FIRST_SIGHT = {
+    name: insert(Customer)
+    .values(external_id=bindparam("external"), created_at=bindparam("now", type_=UtcDateTime()))
+    .on_conflict_do_nothing(index_elements=[Customer.external_id])
+    .returning(Customer.id)
+    for name, insert in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
+_BY_EXTERNAL_ID = select(Customer.id).where(Customer.external_id == bindparam("external"))
+
+
+async def first_sight(executor: Any, *, external_id: str, now: datetime) -> tuple[int, bool]:
     """The id of the customer the store knows as `external_id`, created if it is new, and whether it was.
+    `executor`: the request's session, or its connection (a checkout's, app.core.db.driver).
 
     Race-free: of two first checkouts at once, one inserts; the other's insert waits for it on the
     unique index (PostgreSQL) or the write lock (SQLite), does nothing, and reads the id it committed.
     """
-    insert = insert_for(session)
-    created = await session.scalar(
-        insert(Customer)
-        .values(external_id=external_id, created_at=now)
-        .on_conflict_do_nothing(index_elements=[Customer.external_id])
-        .returning(Customer.id)
-    )
+    dialect = executor.get_bind().dialect if isinstance(executor, AsyncSession) else executor.dialect
+    parameters = {"external": external_id, "now": now}
+    created = await executor.scalar(_FIRST_SIGHT[dialect.name], parameters)
     if created is not None:
         return created, True
-    found = await session.scalar(select(Customer.id).where(Customer.external_id == external_id))
+    found = await executor.scalar(_BY_EXTERNAL_ID, parameters)
     assert found is not None, "a conflicting external id is committed before the insert gives up"
     return found, False
 

@@ -246,6 +246,35 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         await connection.close()
 
 
+@asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """`write_transaction` without an ORM session, for a use case that writes with Core statements only
+    (an apply without an Idempotency-Key): the connection as app.core.db.driver hands it out, its one
+    transaction committed when the block ends and rolled back when it raises, failures meaning what
+    they mean for `write_transaction`."""
+    async with write_turn(engine):
+        connection = engine.connect()
+        try:
+            await connection.start()
+        except Exception as exc:
+            error = database_errors.connect_failure(exc)
+            if error is None:
+                raise
+            raise error from exc
+        try:
+            await connection.begin()
+            yield await driver_connection(connection)
+            try:
+                await connection.commit()
+            except Exception as exc:
+                error = database_errors.commit_failure(exc)
+                if error is None:
+                    raise
+                raise error from exc
+        finally:
+            await connection.close()  # rolls back what was not committed
+
+
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
     """`write_transaction` for a FastAPI route, committed before the response is sent: `scope="function"`
     below matters, without it FastAPI runs the code after `yield` once the response has gone out, and a
