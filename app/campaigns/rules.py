@@ -37,6 +37,8 @@ class Terms(NamedTuple):
     requires_code: bool
     timezone: str | None
     deleted_at: datetime | None
+    # How many slice rows the budget is spent from: a checkout of a sliced campaign writes with a savepoint.
+    budget_slices: int = 1
 
     @property
     def remaining_budget(self) -> Decimal:

@@ -64,23 +64,23 @@ class Move(NamedTuple):
     donors: list[tuple[int, Decimal]]
 
 
-def last_cents(slices: Sequence[Slice], amount: Decimal) -> Move | None:
-    """How to gather `amount` of free allotment into one slice: into the one with the most free, from
-    the others in slice order; None when all of them together do not have it (spent meanwhile)."""
+def last_cents(slices: Sequence[Slice], amount: Decimal, into: int) -> Move | None:
+    """How to gather `amount` of free allotment into slice `into` (the customer's own), from the others in
+    slice order; None when all of them together do not have it (spent meanwhile)."""
     if sum((part.free for part in slices), ZERO) < amount:
         return None
-    into = max(slices, key=lambda part: (part.free, -part.slice))
-    needed = amount - into.free
+    receiving = next(part for part in slices if part.slice == into)
+    needed = amount - receiving.free
     donors = []
     for part in slices:
         if needed <= 0:
             break
-        if part.slice == into.slice or part.free <= 0:
+        if part.slice == into or part.free <= 0:
             continue
         taken = min(part.free, needed)
         donors.append((part.slice, taken))
         needed -= taken
-    return Move(into.slice, donors)
+    return Move(into, donors)
 
 
 def given_back(slices: Sequence[Slice], amount: Decimal) -> list[tuple[int, Decimal]]:
@@ -158,11 +158,12 @@ def _wrote(result: Any, what: str) -> None:
         raise RuntimeError(f"a budget slice's guarded write missed under its lock: {what}")
 
 
-async def move_last_cents(connection: AsyncConnection, campaign_id: int, amount: Decimal) -> int | None:
-    """Lock every slice of the campaign in slice order and move free allotment into one of them until it
-    holds `amount`; that slice's number, or None when the campaign's slices together no longer have it.
-    The allotments' sum does not change. The caller holds the campaign's row (FOR SHARE)."""
-    move = last_cents(await locked(connection, campaign_id), amount)
+async def move_last_cents(connection: AsyncConnection, campaign_id: int, amount: Decimal, into: int) -> int | None:
+    """Lock the campaign's row FOR SHARE, then every slice of it in slice order, and move free allotment into
+    slice `into` until it holds `amount`; `into`, or None when the slices together no longer have it. The
+    allotments' sum does not change. The caller holds no slice of the campaign."""
+    await connection.execute(SHARE_CAMPAIGN, {"campaign": campaign_id})
+    move = last_cents(await locked(connection, campaign_id), amount, into)
     if move is None:
         return None
     moved = ZERO

@@ -46,6 +46,7 @@ from sqlalchemy import (
     null,
     or_,
     select,
+    text,
     true,
     union_all,
     update,
@@ -339,6 +340,7 @@ class Use:
             "limit": self.terms.max_usage_per_customer_per_day,
             "code_ref": self.code.id if self.code else None,
             "amount": self.amount,
+            "own_slice": self.customer_id % self.terms.budget_slices,
             "now": self.now,
             **{f"new_{name}": value for name, value in self.redemption().items()},
         }
@@ -368,16 +370,15 @@ _TERMS_HOLD = (
 _SLICES = CampaignBudgetSlice
 
 
-def _slice_that_holds(budget_slices: Any) -> Select[Any]:
+# The customer's own slice: customer_id % budget_slices (`Use.parameters`), so customers spread evenly.
+_OWN_SLICE = bindparam("own_slice", type_=Integer)
+_SLICE_HOLDS = and_(_SLICES.campaign_id == _CAMPAIGN, _SLICES.used + _AMOUNT <= _SLICES.allotment)
+
+
+def _slice_that_holds() -> Select[Any]:
     """The customer's own slice if it holds the amount, else the next one after it that does (wrapping
-    round): customers spread evenly over the slices, and a short slice sends its customers on."""
-    own = _CUSTOMER % budget_slices
-    return (
-        select(_SLICES.slice)
-        .where(_SLICES.campaign_id == _CAMPAIGN, _SLICES.used + _AMOUNT <= _SLICES.allotment)
-        .order_by(_SLICES.slice < own, _SLICES.slice)
-        .limit(1)
-    )
+    round): a short slice sends its customers on."""
+    return select(_SLICES.slice).where(_SLICE_HOLDS).order_by(_SLICES.slice < _OWN_SLICE, _SLICES.slice).limit(1)
 
 
 _CODE_HOLDS = (
@@ -428,13 +429,25 @@ def _take_code_use(of: Any) -> Any:
 
 def _write_in_one_statement() -> Any:
     terms = _TERMS_HOLD.cte("terms")
-    budget = (
-        _slice_that_holds(terms.c.budget_slices)
-        .add_columns(terms.c.id)
+    # The customer's own slice, waited for if another checkout holds it; only when it does not hold the
+    # amount, the next one that does and that no one holds (SKIP LOCKED: never waited for, so a checkout
+    # waits for one slice at most, its own, and two checkouts never wait for each other's).
+    own = (
+        select(_SLICES.slice)
         .join_from(terms, _SLICES, _SLICES.campaign_id == terms.c.id)
+        .where(_SLICE_HOLDS, _SLICES.slice == _OWN_SLICE)
         .with_for_update(key_share=True, of=_SLICES)
-        .cte("budget")
+        .cte("own")
     )
+    other = (
+        _slice_that_holds()
+        .join_from(terms, _SLICES, _SLICES.campaign_id == terms.c.id)
+        .where(_SLICES.slice != _OWN_SLICE)
+        .with_for_update(key_share=True, of=_SLICES, skip_locked=True)
+        .cte("other")
+    )
+    # Read in this order and no further than needed: `other` runs only when `own` found nothing.
+    budget = union_all(select(own.c.slice), select(other.c.slice)).limit(1).cte("budget")
     code = _CODE_HOLDS.where(exists(select(budget.c.slice))).cte("code")
     guards_hold = and_(exists(select(budget.c.slice)), or_(_CODE_REF.is_(None), exists(select(code.c.id))))
     counted = _count_use(postgresql.insert, guards_hold).cte("counted")
@@ -459,10 +472,15 @@ def _write_in_one_statement() -> Any:
 
 
 _WRITE_POSTGRESQL = _write_in_one_statement()
-_BUDGET_SLICES_SQLITE = select(Campaign.budget_slices).where(Campaign.id == _CAMPAIGN).scalar_subquery()
+# A sliced campaign's write runs under a savepoint: when its slices cannot take the amount as they are, the
+# locks its statement took (its own slice, found short after waiting for it) go before every slice is
+# locked in slice order for the last cents, and before the checkout is read again: a checkout never waits
+# for a slice while it holds another out of order, so checkouts never deadlock on slices.
+_SAVEPOINT = text("SAVEPOINT budget_slice")
+_BACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT budget_slice")
 _GUARDS_SQLITE = select(
     exists(_TERMS_HOLD).label("terms_hold"),
-    _slice_that_holds(_BUDGET_SLICES_SQLITE).scalar_subquery().label("slice_no"),
+    _slice_that_holds().scalar_subquery().label("slice_no"),
     exists(_CODE_HOLDS).label("code"),
 )
 _COUNT_USE_SQLITE = _count_use(sqlite.insert)
@@ -478,14 +496,20 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
     again). The last cents of a sliced budget are first gathered into one slice (`slices.move_last_cents`)."""
     parameters = use.parameters()
     if connection.dialect.name == "postgresql":
+        sliced = use.terms.budget_slices > 1
+        if sliced:
+            await connection.execute(_SAVEPOINT)
         row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
-        if row.redemption_id is None and row.terms_hold and not row.slice_holds:
-            # No single slice holds the amount. We hold the campaign's row FOR SHARE (the terms hold);
-            # if its slices together still do, gather it into one under locks on all, and write again.
-            if await slices.move_last_cents(connection, use.terms.id, use.amount) is None:
-                return None
-            row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
+        if row.redemption_id is None and sliced and row.terms_hold and not row.slice_holds:
+            # No free slice holds the amount. If the campaign's slices together still do (its last cents),
+            # gather it into the customer's own slice under locks on all of them, and write again.
+            await connection.execute(_BACK_TO_SAVEPOINT)
+            into = parameters["own_slice"]
+            if await slices.move_last_cents(connection, use.terms.id, use.amount, into) is not None:
+                row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
         if row.redemption_id is None:
+            if sliced:
+                await connection.execute(_BACK_TO_SAVEPOINT)
             return None
         # The guards held under their locks, so the writes they allowed cannot have missed.
         if not row.spent or (use.code is not None and not row.code_taken):
@@ -495,12 +519,13 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
     if not guards.terms_hold or (use.code is not None and not guards.code):
         return None
     slice_no = guards.slice_no
-    if slice_no is None and slices.last_cents(await slices.locked(connection, use.terms.id), use.amount) is None:
+    into = parameters["own_slice"]
+    if slice_no is None and slices.last_cents(await slices.locked(connection, use.terms.id), use.amount, into) is None:
         return None
     if (await connection.execute(_COUNT_USE_SQLITE, parameters)).first() is None:
         return None
     if slice_no is None:
-        slice_no = await slices.move_last_cents(connection, use.terms.id, use.amount)
+        slice_no = await slices.move_last_cents(connection, use.terms.id, use.amount, into)
     redemption_id: int = (await connection.execute(_RECORD_SQLITE, parameters)).scalar_one()
     taken = await connection.execute(_TAKE_BUDGET_SQLITE, {**parameters, "slice_no": slice_no})
     if taken.first() is None:

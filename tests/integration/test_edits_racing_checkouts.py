@@ -34,7 +34,7 @@ def server() -> Iterator[LiveServer]:
         yield live
 
 
-def terms(percentage: int) -> dict[str, object]:
+def terms(percentage: int, budget_slices: int = 1) -> dict[str, object]:
     """A 500 cart gets 5 x `percentage` off: the amount tells which percentage priced it."""
     return campaign_payload(
         discount_percentage=percentage,
@@ -42,15 +42,18 @@ def terms(percentage: int) -> dict[str, object]:
         min_cart_value=0,
         total_budget=1_000_000,
         max_usage_per_customer_per_day=100_000,
+        budget_slices=budget_slices,
     )
 
 
+# On one budget row, and on 16 slices: checkouts then hold the campaign's row FOR SHARE, not for update.
+@pytest.mark.parametrize("budget_slices", [1, 16])
 async def test_applies_racing_percentage_changes_are_priced_on_the_terms_current_at_commit(
-    server: LiveServer,
+    server: LiveServer, budget_slices: int
 ) -> None:
     async with http_client(server) as client:
         customers = await create_customers(client, 32)
-        campaign = await create_campaign(client, **terms(10))
+        campaign = await create_campaign(client, **terms(10, budget_slices))
         url = f"/api/v1/campaigns/{campaign['id']}"
         checkouts = [lambda c=c: client.post(APPLY, json=apply_body(campaign["id"], c)) for c in customers * 20]
         applying = asyncio.ensure_future(bounded_gather(32, checkouts))
@@ -60,7 +63,7 @@ async def test_applies_racing_percentage_changes_are_priced_on_the_terms_current
         for percentage in [20, 30, 40, 15, 25, 35, 45, 12, 22] * 3:
             if applying.done():
                 break
-            response = await client.put(url, json=terms(percentage))
+            response = await client.put(url, json=terms(percentage, budget_slices))
             assert response.status_code == 200, response.text
             body = response.json()
             edits.append(
