@@ -31,7 +31,7 @@ class _Compiled:
     """A statement as PostgreSQL takes it: its text, the order of its parameters ($1, $2, ...) with their
     types' conversions, and its columns' conversions (known once the server has described them)."""
 
-    __slots__ = ("binds", "columns", "constants", "names", "results", "row", "sql", "types")
+    __slots__ = ("binds", "columns", "constants", "names", "processed", "results", "row", "sql", "types")
 
     def __init__(self, compiled: Any) -> None:
         self.sql: str = compiled.string
@@ -44,6 +44,7 @@ class _Compiled:
         self.columns = [column.keyname for column in compiled._result_columns]
         self.types = [column.type for column in compiled._result_columns]
         self.results: tuple[Processor, ...] | None = None
+        self.processed: tuple[tuple[int, Callable[[Any], Any]], ...] = ()
         self.row: Any = namedtuple("Row", self.columns, rename=True)  # type: ignore[misc]
 
     def describe(self, dialect: Dialect, type_oids: Sequence[int]) -> None:
@@ -52,6 +53,8 @@ class _Compiled:
         self.results = tuple(
             type_._cached_result_processor(dialect, oid) for type_, oid in zip(self.types, type_oids, strict=True)
         )
+        # Most columns need none: only those that do are touched, row by row.
+        self.processed = tuple((index, process) for index, process in enumerate(self.results) if process is not None)
 
 
 _NOT_PREPARABLE = object()  # a statement whose text depends on its parameters
@@ -156,11 +159,13 @@ class DriverConnection:
 
 
 def _row(compiled: _Compiled, record: Any) -> Any:
-    assert compiled.results is not None
-    return compiled.row._make(
-        value if process is None or value is None else process(value)
-        for value, process in zip(record, compiled.results, strict=True)
-    )
+    if not compiled.processed:
+        return compiled.row._make(record)
+    values = list(record)
+    for index, process in compiled.processed:
+        if values[index] is not None:
+            values[index] = process(values[index])
+    return compiled.row._make(values)
 
 
 _CACHE: dict[tuple[int, str], tuple[ClauseElement, Any]] = {}
