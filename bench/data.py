@@ -68,6 +68,9 @@ class Layout:
 LAYOUT = Layout()
 
 
+HOT_BUDGET_SLICES = 16
+
+
 def hot_campaign_payload(now: datetime) -> dict[str, Any]:
     """A sale-day campaign: 10% off carts, at most 50 off, a big budget and a high daily limit."""
     return {
@@ -80,6 +83,9 @@ def hot_campaign_payload(now: datetime) -> dict[str, Any]:
         "end_date": (now + timedelta(days=30)).isoformat(),
         "total_budget": str(HOT_BUDGET),
         "max_usage_per_customer_per_day": 1_000_000,
+        # A sale-day campaign is known to be hot before it starts: its budget is spread over 16 rows, so
+        # checkouts lock different rows (docs/guarantees.md, budget slices).
+        "budget_slices": HOT_BUDGET_SLICES,
     }
 
 

@@ -180,8 +180,12 @@ def floors(results: dict[str, Any]) -> list[str]:
 # "In seconds" (issue 16), read as a number of seconds a person waits for at the console: under ten.
 CODES_SECONDS = 10
 
-# Issue 17's floors: the hot campaign's req/s at 64 clients on 2026-12-04 (to be doubled), worker memory.
+# Issue 17's floors: the hot campaign's req/s at 64 clients on 2026-12-04 (to be doubled), worker memory, and
+# pgbench of the single-row transaction the hot campaign took before budget slices, at 64 clients: the
+# issue's own figure (../shared/notes/hot-campaign-2026-11-25.md) and this bench's hot.sql of that day,
+# measured in the run of 2026-12-06T06:42Z (bench/results/); that script no longer exists to run again.
 HOT_RPS_2026_12_04 = 458
+HOT_SINGLE_ROW_PGBENCH_64 = {"the issue's note (2026-11-25)": 1174, "bench/sql/hot.sql of 2026-12-06T06:42Z": 517}
 MEMORY_MB_17 = 120
 
 
@@ -214,13 +218,14 @@ def floors_17(results: dict[str, Any]) -> list[str]:
         "apply, 100 campaigns, 32 clients: ≥ 0.30x pgbench, p99 ≤ 50 ms", _point(results, "apply", 32), 0.30, 50
     )
     if hot64 := _point(results, "hot", 64):
-        ratio, rate = _ratio(hot64), hot64["service"]["rps"]
-        met = None if ratio is None else ratio >= 1.0 and rate >= 2 * HOT_RPS_2026_12_04
+        rate = hot64["service"]["rps"]
+        single_row = max(HOT_SINGLE_ROW_PGBENCH_64.values())
+        references = ", ".join(f"{tps:,} tx/s ({source})" for source, tps in HOT_SINGLE_ROW_PGBENCH_64.items())
         floor(
-            f"apply, one hot campaign, 64 clients: ≥ 1.0x pgbench of bench/sql/hot.sql (the single-row transaction "
-            f"while that script is it) and ≥ 2x the {HOT_RPS_2026_12_04} req/s of 2026-12-04",
-            met,
-            f"{_figures(hot64)}, {rate:,.0f} req/s",
+            f"apply, one hot campaign on budget slices, 64 clients: ≥ 1.0x pgbench of the single-row transaction "
+            f"before slices ({references}) and ≥ 2x the {HOT_RPS_2026_12_04} req/s of 2026-12-04",
+            rate >= single_row and rate >= 2 * HOT_RPS_2026_12_04,
+            f"{rate:,.0f} req/s, {rate / single_row:.2f}x {single_row:,}; {_figures(hot64)} of today's sliced hot.sql",
         )
     available32 = _point(results, "available", 32)
     ratio_floor("available, 100 campaigns, 32 clients: ≥ 0.50x pgbench, p99 ≤ 40 ms", available32, 0.50, 40)

@@ -108,11 +108,14 @@ def test_the_plots_are_written(tmp_path: Path) -> None:
 
 
 def test_issue_17s_floors_are_judged_from_the_runs_own_figures_with_the_bare_handler_beside() -> None:
-    hot = _point("hot", 64, 1000.0, 950.0, 1400.0)
+    hot = _point("hot", 64, 1200.0, 950.0, 1400.0)
     apply = _point("apply", 32, 600.0, 2400.0, 1500.0)
     lines = report.floors_17(_results([apply, hot], memory_mb={"base": {"1": 110.0, "2": 121.0}}))
+    slower_hot = report.floors_17(_results([_point("hot", 64, 1000.0, 950.0, 1400.0)]))
 
     assert lines[0].startswith("- apply, 100 campaigns, 32 clients: ≥ 0.30x pgbench, p99 ≤ 50 ms: **NOT met**")
     assert "(0.250x pgbench, 0.400x bare handler, p99 30.0 ms)" in lines[0]
-    assert "**met** (1.053x pgbench, 0.714x bare handler, p99 30.0 ms, 1,000 req/s)" in lines[1]  # ≥ 1.0x and ≥ 916
+    # The hot campaign against the single-row transaction before slices (1,174 tx/s at most) and 2 x 458 req/s.
+    assert "**met** (1,200 req/s, 1.02x 1,174;" in lines[1]
+    assert "**NOT met** (1,000 req/s, 0.85x 1,174;" in slower_hot[0]  # above 916, below 1,174
     assert lines[-1] == "- worker memory after the run ≤ 120 MB: **NOT met** (largest 121 MB)"
