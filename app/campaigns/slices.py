@@ -66,10 +66,11 @@ class Move(NamedTuple):
 
 def last_cents(slices: Sequence[Slice], amount: Decimal, into: int) -> Move | None:
     """How to gather `amount` of free allotment into slice `into` (the customer's own), from the others in
-    slice order; None when all of them together do not have it (spent meanwhile)."""
-    if sum((part.free for part in slices), ZERO) < amount:
+    slice order; None when all of them together do not have it (spent meanwhile), or when there is no
+    slice `into` (an edit laid the budget out over fewer slices since the checkout read the campaign)."""
+    receiving = next((part for part in slices if part.slice == into), None)
+    if receiving is None or sum((part.free for part in slices), ZERO) < amount:
         return None
-    receiving = next(part for part in slices if part.slice == into)
     needed = amount - receiving.free
     donors = []
     for part in slices:

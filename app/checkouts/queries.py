@@ -11,12 +11,14 @@ An apply reads one campaign, by id or through its code.
 Writes. A discount's writes are guarded, and every guard is checked before anything is written: on
 PostgreSQL one statement first locks the campaign's row FOR SHARE if the terms are still the ones
 priced (an edit's FOR UPDATE waits for it; other checkouts do not), then one of its budget slices
-that holds the amount (the customer's own, `customer_id % budget_slices`, else the next one that
-does, app.campaigns.slices), then the code's row if it has a use left, then counts the day's use if it
-is under the limit, and only when all of them hold records the redemption and takes the slice's
-budget and the code's use. A guard that fails writes nothing, so nothing is ever undone. When no
-single slice holds the amount but the campaign still does (its last cents), free allotment is moved
-into one slice under locks on all of them, in slice order, and the statement runs again.
+that holds the amount (the customer's own, `customer_id % budget_slices`, waited for; else the next
+one that does and that no one holds, SKIP LOCKED; app.campaigns.slices), then the code's row if it
+has a use left, then counts the day's use if it is under the limit, and only when all of them hold
+records the redemption and takes the slice's budget and the code's use. A guard that fails writes
+nothing, so nothing is ever undone. When no free slice holds the amount but the campaign still does
+(its last cents), the statement's locks are let go (a sliced campaign writes under a savepoint), free
+allotment is moved into the customer's slice under locks on all of them, in slice order, and the
+statement runs again.
 
 Locks are taken in one order: campaign, its slice(s), code, day's use (a rollback too, after its
 redemption rows; a checkout of two campaigns by campaign id). SQLite, whose writers are serialised

@@ -167,6 +167,9 @@ async def test_budget_and_slice_edits_racing_checkouts_keep_the_slices_exact(ser
                 )
                 edits.append(await client.put(f"/api/v1/campaigns/{campaign_id}", json=cut))
                 turn += 1
+                # Three editors back to back, each edit laying out 16 slices, could change the terms under one
+                # checkout 8 times in a row (its bounded retry then answers 503): a pause keeps this about money.
+                await asyncio.sleep(0.01)
 
         await asyncio.gather(*(keep_editing(m, s) for m, s in ((35, [16, 4]), (95, [8, 16]), (400, [16]))))
         applies = await applying

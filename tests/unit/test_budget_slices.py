@@ -76,3 +76,9 @@ def test_a_rollback_gives_back_exactly_what_is_spent_and_never_more(parts: list[
     assert sum(part for _, part in back) == min(amount, spent)
     used = {part.slice: part.used for part in parts}
     assert all(Decimal(0) < part <= used[number] for number, part in back)
+
+
+def test_no_last_cents_into_a_slice_an_edit_took_away() -> None:
+    parts = layout(Decimal("10.00"), Decimal("0.00"), 4)
+    assert last_cents(parts, Decimal("3.00"), 3) is not None
+    assert last_cents(parts, Decimal("3.00"), 9) is None
