@@ -377,7 +377,6 @@ class Use:
             "limit": self.terms.max_usage_per_customer_per_day,
             "code_ref": self.code.id if self.code else None,
             "amount": self.amount,
-            "own_slice": self.customer_id % self.terms.budget_slices,
             "now": self.now,
             **{f"new_{name}": value for name, value in self.redemption().items()},
         }
@@ -407,15 +406,22 @@ _TERMS_HOLD = (
 _SLICES = CampaignBudgetSlice
 
 
-# The customer's own slice: customer_id % budget_slices (`Use.parameters`), so customers spread evenly.
-_OWN_SLICE = bindparam("own_slice", type_=Integer)
 _SLICE_HOLDS = and_(_SLICES.campaign_id == _CAMPAIGN, _SLICES.used + _AMOUNT <= _SLICES.allotment)
 
 
-def _slice_that_holds() -> Select[Any]:
+def own_slice(customer_id: int, budget_slices: int) -> int:
+    """The slice a customer spends from first, so customers spread evenly (`_own_slice` in SQL)."""
+    return customer_id % budget_slices
+
+
+def _own_slice(budget_slices: Any) -> Any:
+    return _CUSTOMER % budget_slices
+
+
+def _slice_that_holds(own: Any) -> Select[Any]:
     """The customer's own slice if it holds the amount, else the next one after it that does (wrapping
     round): a short slice sends its customers on."""
-    return select(_SLICES.slice).where(_SLICE_HOLDS).order_by(_SLICES.slice < _OWN_SLICE, _SLICES.slice).limit(1)
+    return select(_SLICES.slice).where(_SLICE_HOLDS).order_by(_SLICES.slice < own, _SLICES.slice).limit(1)
 
 
 _CODE_HOLDS = (
@@ -469,17 +475,18 @@ def _write_in_one_statement() -> Any:
     # The customer's own slice, waited for if another checkout holds it; only when it does not hold the
     # amount, the next one that does and that no one holds (SKIP LOCKED: never waited for, so a checkout
     # waits for one slice at most, its own, and two checkouts never wait for each other's).
+    own_number = _own_slice(terms.c.budget_slices)
     own = (
         select(_SLICES.slice)
         .join_from(terms, _SLICES, _SLICES.campaign_id == terms.c.id)
-        .where(_SLICE_HOLDS, _SLICES.slice == _OWN_SLICE)
+        .where(_SLICE_HOLDS, _SLICES.slice == own_number)
         .with_for_update(key_share=True, of=_SLICES)
         .cte("own")
     )
     other = (
-        _slice_that_holds()
+        _slice_that_holds(own_number)
         .join_from(terms, _SLICES, _SLICES.campaign_id == terms.c.id)
-        .where(_SLICES.slice != _OWN_SLICE)
+        .where(_SLICES.slice != own_number)
         .with_for_update(key_share=True, of=_SLICES, skip_locked=True)
         .cte("other")
     )
@@ -517,7 +524,9 @@ _SAVEPOINT = text("SAVEPOINT budget_slice")
 _BACK_TO_SAVEPOINT = text("ROLLBACK TO SAVEPOINT budget_slice")
 _GUARDS_SQLITE = select(
     exists(_TERMS_HOLD).label("terms_hold"),
-    _slice_that_holds().scalar_subquery().label("slice_no"),
+    _slice_that_holds(_own_slice(select(Campaign.budget_slices).where(Campaign.id == _CAMPAIGN).scalar_subquery()))
+    .scalar_subquery()
+    .label("slice_no"),
     exists(_CODE_HOLDS).label("code"),
 )
 _COUNT_USE_SQLITE = _count_use(sqlite.insert)
@@ -541,7 +550,7 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
             # No free slice holds the amount. If the campaign's slices together still do (its last cents),
             # gather it into the customer's own slice under locks on all of them, and write again.
             await connection.execute(_BACK_TO_SAVEPOINT)
-            into = parameters["own_slice"]
+            into = own_slice(use.customer_id, use.terms.budget_slices)
             if await slices.move_last_cents(connection, use.terms.id, use.amount, into) is not None:
                 row = (await connection.execute(_WRITE_POSTGRESQL, parameters)).one()
         if row.redemption_id is None:
@@ -556,7 +565,7 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
     if not guards.terms_hold or (use.code is not None and not guards.code):
         return None
     slice_no = guards.slice_no
-    into = parameters["own_slice"]
+    into = own_slice(use.customer_id, use.terms.budget_slices)
     if slice_no is None and slices.last_cents(await slices.locked(connection, use.terms.id), use.amount, into) is None:
         return None
     if (await connection.execute(_COUNT_USE_SQLITE, parameters)).first() is None:
