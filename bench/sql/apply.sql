@@ -26,11 +26,11 @@ WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND c
 own AS 
 (SELECT campaign_budget_slices.slice AS slice 
 FROM terms JOIN campaign_budget_slices ON campaign_budget_slices.campaign_id = terms.id 
-WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice = 0::INTEGER FOR NO KEY UPDATE OF campaign_budget_slices), 
+WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice = :customer::INTEGER % terms.budget_slices FOR NO KEY UPDATE OF campaign_budget_slices), 
 other AS 
 (SELECT campaign_budget_slices.slice AS slice 
 FROM terms JOIN campaign_budget_slices ON campaign_budget_slices.campaign_id = terms.id 
-WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice != 0::INTEGER ORDER BY campaign_budget_slices.slice < 0::INTEGER, campaign_budget_slices.slice 
+WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice != :customer::INTEGER % terms.budget_slices ORDER BY campaign_budget_slices.slice < :customer::INTEGER % terms.budget_slices, campaign_budget_slices.slice 
  LIMIT 1::INTEGER FOR NO KEY UPDATE OF campaign_budget_slices SKIP LOCKED), 
 budget AS 
 (SELECT own.slice AS slice 

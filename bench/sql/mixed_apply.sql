@@ -9,7 +9,7 @@
 \set amount random(100, 2000) / 100.0
 \set idem random(1, 9000000000000000000)
 BEGIN ISOLATION LEVEL READ COMMITTED;
-INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (:idem::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
+INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (E'cms_live_b587520b\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
 SAVEPOINT sa_savepoint_1;
 SELECT (SELECT customers.id 
 FROM customers 
@@ -29,11 +29,11 @@ WHERE campaigns.id = :campaign::INTEGER AND campaigns.version = 1::INTEGER AND c
 own AS 
 (SELECT campaign_budget_slices.slice AS slice 
 FROM terms JOIN campaign_budget_slices ON campaign_budget_slices.campaign_id = terms.id 
-WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice = 0::INTEGER FOR NO KEY UPDATE OF campaign_budget_slices), 
+WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice = :customer::INTEGER % terms.budget_slices FOR NO KEY UPDATE OF campaign_budget_slices), 
 other AS 
 (SELECT campaign_budget_slices.slice AS slice 
 FROM terms JOIN campaign_budget_slices ON campaign_budget_slices.campaign_id = terms.id 
-WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice != 0::INTEGER ORDER BY campaign_budget_slices.slice < 0::INTEGER, campaign_budget_slices.slice 
+WHERE campaign_budget_slices.campaign_id = :campaign::INTEGER AND campaign_budget_slices.used + :amount::NUMERIC(14, 2) <= campaign_budget_slices.allotment AND campaign_budget_slices.slice != :customer::INTEGER % terms.budget_slices ORDER BY campaign_budget_slices.slice < :customer::INTEGER % terms.budget_slices, campaign_budget_slices.slice 
  LIMIT 1::INTEGER FOR NO KEY UPDATE OF campaign_budget_slices SKIP LOCKED), 
 budget AS 
 (SELECT own.slice AS slice 
@@ -68,5 +68,5 @@ FROM code_taken) AS code_taken, EXISTS (SELECT terms.id
 FROM terms) AS terms_hold, EXISTS (SELECT budget.slice 
 FROM budget) AS slice_holds;
 RELEASE SAVEPOINT sa_savepoint_1;
-UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T08\x3a16\x3a52Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = :idem::VARCHAR;
+UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T08\x3a32\x3a31Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = E'cms_live_b587520b\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR;
 COMMIT;
