@@ -16,13 +16,13 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, case, func, literal, select
+from sqlalchemy import BigInteger, case, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from app.campaigns.models import Campaign
+from app.campaigns.models import Campaign, CampaignBudgetSlice
 from app.campaigns.rules import running_at
 from app.core.db.session import Cents
 from app.core.money import ZERO, to_cents
@@ -273,13 +273,13 @@ class LiveCampaign:
     run_out: RunOut
 
 
-def _seconds_left_order(recent: Any, now: datetime) -> list[Any]:
+def _seconds_left_order(recent: Any, used: Any, now: datetime) -> list[Any]:
     """The dashboard's order in SQL, the twin of `project_run_out`: the ones that run out before
     their end first (soonest first), then the ones that last, then those not used lately."""
     since = _epoch(now - PACE_WINDOW)
     start = campaign_epoch_seconds(Campaign.start_date)
     elapsed = _epoch(now) - case((start > since, start), else_=since)
-    remaining = Campaign.total_budget - Campaign.used_budget
+    remaining = Campaign.total_budget - used
     # remaining / (recent / elapsed), in the columns' own unit (cents on SQLite, money on PostgreSQL)
     seconds_left = case((recent > 0, remaining * elapsed / recent), else_=None)
     ends_in = campaign_epoch_seconds(Campaign.end_date) - _epoch(now)
@@ -299,20 +299,32 @@ async def live_campaigns(session: AsyncSession, *, now: datetime, limit: int) ->
     recent = func.coalesce(recent_sums.c.recent, 0)
     running = running_at(now)
     total = await session.scalar(select(func.count()).select_from(Campaign).where(running)) or 0
+    # What each campaign has spent (its budget slices' sum), worked out once per campaign on PostgreSQL (a
+    # LATERAL the order uses three times: as Campaign.used_budget, 10,000 campaigns took 80-100 ms); SQLite
+    # has no LATERAL.
+    spent = (
+        select(func.coalesce(func.sum(CampaignBudgetSlice.used), ZERO).label("used"))
+        .where(CampaignBudgetSlice.campaign_id == Campaign.id)
+        .lateral("spent")
+    )
+    lateral = session.get_bind().dialect.name == "postgresql"
+    used = spent.c.used if lateral else Campaign.used_budget
+    query = select(
+        Campaign.id,
+        Campaign.name,
+        Campaign.total_budget,
+        used,
+        Campaign.start_date,
+        Campaign.end_date,
+        Campaign.timezone,
+        func.coalesce(recent_sums.c.recent, literal(0, Cents())),
+    ).select_from(Campaign)
+    if lateral:
+        query = query.join(spent, true())
     rows = await session.execute(
-        select(
-            Campaign.id,
-            Campaign.name,
-            Campaign.total_budget,
-            Campaign.used_budget,
-            Campaign.start_date,
-            Campaign.end_date,
-            Campaign.timezone,
-            func.coalesce(recent_sums.c.recent, literal(0, Cents())),
-        )
-        .outerjoin(recent_sums, recent_sums.c.campaign_id == Campaign.id)
+        query.outerjoin(recent_sums, recent_sums.c.campaign_id == Campaign.id)
         .where(running)
-        .order_by(*_seconds_left_order(recent, now))
+        .order_by(*_seconds_left_order(recent, used, now))
         .limit(limit)
     )
     live = []
