@@ -53,12 +53,25 @@ def exchange(server: LiveServer, *chunks: bytes, connection: socket.socket | Non
             if not data:
                 break
             received += data
-            if b"\r\n\r\n" in received and connection is not None:
-                break  # a kept-alive connection: one answer is enough
+            if connection is not None and _complete(received):
+                break  # a kept-alive connection: one whole answer (head and body) is enough
         return received
     finally:
         if connection is None:
             sock.close()
+
+
+def _complete(received: bytes) -> bool:
+    """Whether `received` holds an answer's head and the whole body its Content-Length announces (a body
+    may come in a later segment than its head: reading stops only once it is all there)."""
+    head, separator, body = received.partition(b"\r\n\r\n")
+    if not separator:
+        return False
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            return len(body) >= int(value.strip())
+    return True
 
 
 def status_of(answer: bytes) -> int | None:
