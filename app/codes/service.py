@@ -20,7 +20,7 @@ from app.core.db.session import insert_for, short_read
 # Codes per INSERT: 5 values each, well under every driver's parameter limit (32,766).
 GENERATE_CHUNK = 5000
 # A generated code that collides with an existing one is drawn again; with a keyspace a million times
-# the batch, a round without progress means something else is wrong.
+# the batch, this many chunks in a row without one new code means something else is wrong.
 _MAX_ROUNDS = 20
 
 
@@ -65,34 +65,32 @@ async def generate(
     batch_id = secrets.token_hex(8)
     insert = insert_for(session)
     left = count
-    for _ in range(_MAX_ROUNDS):
-        codes = rules.generated(pattern, left)
-        while left > 0:
-            chunk = [next(codes) for _ in range(min(GENERATE_CHUNK, left))]
-            rows = [
-                {
-                    "campaign_id": campaign_id,
-                    "code_key": rules.code_key(code),
-                    "code": code,
-                    "batch_id": batch_id,
-                    "max_redemptions": max_redemptions,
-                    "redemptions": 0,
-                    "created_at": now,
-                }
-                for code in chunk
-            ]
-            # A code that exists already (another batch drew it) is skipped here and drawn again below.
-            # One statement compiled once, sent as many rows per round trip (SQLAlchemy's insertmanyvalues).
-            inserted = (await session.execute(_new_codes(insert), rows)).all()
-            left -= len(inserted)
-            if progress is not None:
-                progress(len(inserted))
-            if len(inserted) < len(chunk):
-                break
-        if left == 0:
-            break
-    else:
-        raise RuntimeError(f"could not draw {left} more distinct codes from {pattern!r}")
+    fruitless = 0
+    while left > 0:
+        # Drawn a chunk at a time, distinct within the chunk: a code drawn twice across chunks, or that
+        # another batch drew, is skipped by the insert and drawn again, so memory stays one chunk's
+        # whatever the batch's size (a set of 100,000 codes stayed in the worker after the request).
+        chunk = list(rules.generated(pattern, min(GENERATE_CHUNK, left)))
+        rows = [
+            {
+                "campaign_id": campaign_id,
+                "code_key": rules.code_key(code),
+                "code": code,
+                "batch_id": batch_id,
+                "max_redemptions": max_redemptions,
+                "redemptions": 0,
+                "created_at": now,
+            }
+            for code in chunk
+        ]
+        # One statement compiled once, sent as many rows per round trip (SQLAlchemy's insertmanyvalues).
+        inserted = len((await session.execute(_new_codes(insert), rows)).all())
+        left -= inserted
+        if progress is not None:
+            progress(inserted)
+        fruitless = 0 if inserted else fruitless + 1
+        if fruitless >= _MAX_ROUNDS:
+            raise RuntimeError(f"could not draw {left} more distinct codes from {pattern!r}")
     changes = {"batch_id": batch_id, "count": count, "pattern": pattern, "max_redemptions": max_redemptions}
     await _audit(session, campaign_id, "codes_generated", changes, actor, now)
     return batch_id
