@@ -37,6 +37,9 @@ from app.discounts.schemas import ApplyRequest, AvailableDiscount, AvailableRequ
 from app.idempotency.dependencies import IdempotentRequest, idempotent_of, presented_key
 from app.idempotency.service import REPLAYED_HEADER
 
+A = TypeVar("A", CheckoutRead, RedemptionRead)  # what a rollback answers
+Q = TypeVar("Q", bound=AvailableRequest)  # what a quote is asked with
+
 _AVAILABLE = TypeAdapter(AvailableRequest)
 _APPLY = TypeAdapter(ApplyRequest)
 _QUOTE = TypeAdapter(QuoteRequest)
@@ -59,40 +62,29 @@ def _replay_headers(carrier: Response) -> dict[str, str] | None:
 
 
 async def available(request: Request) -> Response:
-    document = await json_document(request)
-    caller = await authorize(request, "available", Scope.CHECKOUT)
-    data = validated(_AVAILABLE, document)
-    assert data is not None
-    order = service.Order.of(data)
-    counted = await attempts.count(request, caller, order.customer, len(order.codes))
-    async with read_connection(request.app.state.read_only_engine) as connection:
-        quote = await service.quote(
-            connection,
-            order=order,
-            now=await now_of(request),
-            store_timezone=_settings(request).store_timezone,
-        )
-    await attempts.settle(request, counted, [refusal.reason for _, refusal in quote.rejected])
-    offers = _OFFERS.validate_python([service.offered(priced) for priced in quote.offers])
+    found = await _quoted(request, _AVAILABLE)
+    offers = _OFFERS.validate_python([service.offered(priced) for priced in found.offers])
     return json_response(_OFFERS, offers, exclude_none=True)
 
 
 async def quote(request: Request) -> Response:
+    return json_response(_QUOTE_READ, (await _quoted(request, _QUOTE)).answer())
+
+
+async def _quoted(request: Request, body: TypeAdapter[Q]) -> service.Quote:
+    """What the order in the body would get now (available and quote differ only in their answer)."""
     document = await json_document(request)
     caller = await authorize(request, "available", Scope.CHECKOUT)
-    data = validated(_QUOTE, document)
+    data = validated(body, document)
     assert data is not None
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))
     async with read_connection(request.app.state.read_only_engine) as connection:
         found = await service.quote(
-            connection,
-            order=order,
-            now=await now_of(request),
-            store_timezone=_settings(request).store_timezone,
+            connection, order=order, now=await now_of(request), store_timezone=_settings(request).store_timezone
         )
     await attempts.settle(request, counted, [refusal.reason for _, refusal in found.rejected])
-    return json_response(_QUOTE_READ, found.answer())
+    return found
 
 
 async def apply(request: Request) -> Response:
@@ -187,9 +179,6 @@ async def rollback_redemption(request: Request) -> Response:
         return RedemptionRead.model_validate(redemption)
 
     return await _rollback(request, "redemption_id", roll_back, RedemptionRead)
-
-
-A = TypeVar("A", CheckoutRead, RedemptionRead)
 
 
 async def _rollback(

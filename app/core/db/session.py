@@ -10,7 +10,14 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, Integer, MetaData, Numeric, Select, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, ExceptionContext
-from sqlalchemy.ext.asyncio import AsyncAttrs, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncAttrs,
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -231,6 +238,31 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     """`read_transaction` without an ORM session, for a use case that reads with Core statements only
     (a quote): the connection as app.core.db.driver hands it out. Give it the read-only engine
     (`app.state.read_only_engine`)."""
+    async with _connection(engine) as connection:
+        yield await driver_connection(connection)
+
+
+@asynccontextmanager
+async def write_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """`write_transaction` without an ORM session, for a use case that writes with Core statements only
+    (an apply without an Idempotency-Key): the connection as app.core.db.driver hands it out, its one
+    transaction committed when the block ends and rolled back when it raises, failures meaning what
+    they mean for `write_transaction`."""
+    async with write_turn(engine), _connection(engine) as connection:
+        yield await driver_connection(connection)
+        try:
+            await connection.commit()
+        except Exception as exc:
+            error = database_errors.commit_failure(exc)
+            if error is None:
+                raise
+            raise error from exc
+
+
+@asynccontextmanager
+async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection of `engine` with its transaction begun, closed (what was not committed rolled back)
+    when the block ends; a database that cannot be reached is told apart, as `_open` does."""
     connection = engine.connect()
     try:
         await connection.start()
@@ -241,38 +273,9 @@ async def read_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
         raise error from exc
     try:
         await connection.begin()
-        yield await driver_connection(connection)
+        yield connection
     finally:
         await connection.close()
-
-
-@asynccontextmanager
-async def write_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """`write_transaction` without an ORM session, for a use case that writes with Core statements only
-    (an apply without an Idempotency-Key): the connection as app.core.db.driver hands it out, its one
-    transaction committed when the block ends and rolled back when it raises, failures meaning what
-    they mean for `write_transaction`."""
-    async with write_turn(engine):
-        connection = engine.connect()
-        try:
-            await connection.start()
-        except Exception as exc:
-            error = database_errors.connect_failure(exc)
-            if error is None:
-                raise
-            raise error from exc
-        try:
-            await connection.begin()
-            yield await driver_connection(connection)
-            try:
-                await connection.commit()
-            except Exception as exc:
-                error = database_errors.commit_failure(exc)
-                if error is None:
-                    raise
-                raise error from exc
-        finally:
-            await connection.close()  # rolls back what was not committed
 
 
 async def _write_session(request: Request) -> AsyncIterator[AsyncSession]:
