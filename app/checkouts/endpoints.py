@@ -24,7 +24,7 @@ from app.checkouts.queries import CustomerRef
 from app.checkouts.schemas import CheckoutRead, CheckoutRequest, QuoteRead, QuoteRequest
 from app.codes import attempts
 from app.core.clock import now_of
-from app.core.config import Settings
+from app.core.config import EndpointClass, Settings
 from app.core.db.driver import connection_of
 from app.core.db.session import read_connection, write_connection, write_transaction
 from app.core.http.errors import AppError
@@ -39,6 +39,7 @@ from app.idempotency.service import REPLAYED_HEADER
 
 A = TypeVar("A", CheckoutRead, RedemptionRead)  # what a rollback answers
 Q = TypeVar("Q", bound=AvailableRequest)  # what a quote is asked with
+B = TypeVar("B", ApplyRequest, CheckoutRequest)  # what a checkout that writes is asked with
 
 _AVAILABLE = TypeAdapter(AvailableRequest)
 _APPLY = TypeAdapter(ApplyRequest)
@@ -87,12 +88,19 @@ async def _quoted(request: Request, body: TypeAdapter[Q]) -> service.Quote:
     return found
 
 
-async def apply(request: Request) -> Response:
+async def _keyed(request: Request, endpoint: EndpointClass, body: TypeAdapter[B]) -> tuple[Principal, str | None, B]:
+    """A checkout's caller, its Idempotency-Key and its body, in FastAPI's order: the body read, the
+    caller guarded, then the header and the body validated together."""
     document = await json_document(request)
-    caller = await authorize(request, "apply", Scope.CHECKOUT)
+    caller = await authorize(request, endpoint, Scope.CHECKOUT)
     key, header_errors = presented_key(request)
-    data = validated(_APPLY, document, errors=header_errors)
+    data = validated(body, document, errors=header_errors)
     assert data is not None
+    return caller, key, data
+
+
+async def apply(request: Request) -> Response:
+    caller, key, data = await _keyed(request, "apply", _APPLY)
     state = request.scope["state"]
     now = await now_of(request)
     customer = CustomerRef(data.customer_id, data.customer_external_id)
@@ -140,11 +148,7 @@ async def apply(request: Request) -> Response:
 
 
 async def create_checkout(request: Request) -> Response:
-    document = await json_document(request)
-    caller = await authorize(request, "apply", Scope.CHECKOUT)
-    key, header_errors = presented_key(request)
-    data = validated(_CHECKOUT, document, errors=header_errors)
-    assert data is not None
+    caller, key, data = await _keyed(request, "apply", _CHECKOUT)
     now = await now_of(request)
     order = service.Order.of(data)
     counted = await attempts.count(request, caller, order.customer, len(order.codes))

@@ -1,7 +1,7 @@
 """The database: engine, sessions, column types that behave the same on SQLite and PostgreSQL."""
 
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
@@ -250,13 +250,8 @@ async def write_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     they mean for `write_transaction`."""
     async with write_turn(engine), _connection(engine) as connection:
         yield await driver_connection(connection)
-        try:
+        with _meaning(database_errors.commit_failure):
             await connection.commit()
-        except Exception as exc:
-            error = database_errors.commit_failure(exc)
-            if error is None:
-                raise
-            raise error from exc
 
 
 @asynccontextmanager
@@ -264,13 +259,8 @@ async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection of `engine` with its transaction begun, closed (what was not committed rolled back)
     when the block ends; a database that cannot be reached is told apart, as `_open` does."""
     connection = engine.connect()
-    try:
+    with _meaning(database_errors.connect_failure):
         await connection.start()
-    except Exception as exc:
-        error = database_errors.connect_failure(exc)
-        if error is None:
-            raise
-        raise error from exc
     try:
         await connection.begin()
         yield connection
@@ -294,13 +284,8 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
 async def _open(session: AsyncSession) -> None:
     """Open the session's connection and transaction now, so that a database that cannot be reached
     is told apart from a failure later on."""
-    try:
+    with _meaning(database_errors.connect_failure):
         await session.connection()
-    except Exception as exc:
-        error = database_errors.connect_failure(exc)
-        if error is None:
-            raise
-        raise error from exc
 
 
 @asynccontextmanager
@@ -312,10 +297,18 @@ async def short_read(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIte
 
 
 async def _commit(session: AsyncSession) -> None:
-    try:
+    with _meaning(database_errors.commit_failure):
         await session.commit()
+
+
+@contextmanager
+def _meaning(of: Callable[[BaseException], database_errors.DatabaseError | None]) -> Iterator[None]:
+    """A database error raised inside as what it means to the caller (`of`: where it was raised), when
+    it means something; anything else as it was."""
+    try:
+        yield
     except Exception as exc:
-        error = database_errors.commit_failure(exc)
+        error = of(exc)
         if error is None:
             raise
         raise error from exc
