@@ -99,7 +99,7 @@ def _value(form: Form, name: str, zone: ZoneInfo) -> tuple[bool, Any]:
         return False, None
     if name in _DATES:
         return True, _instant(text, zone)
-    if name == "max_usage_per_customer_per_day":
+    if name in ("max_usage_per_customer_per_day", "budget_slices"):
         return True, whole_number(text)
     return True, text  # names and money go to the schema as written
 
@@ -164,6 +164,7 @@ def new_campaign_form(now: datetime, store_timezone: str) -> dict[str, str]:
         "max_discount_amount": "",
         "min_cart_value": "0",
         "max_usage_per_customer_per_day": "1",
+        "budget_slices": "1",
         "is_targeted": "",
         "requires_code": "",
         "target_customer_ids": "",
@@ -191,6 +192,7 @@ def campaign_form(campaign: Campaign, target_ids: Sequence[int] | None, store_ti
         "max_discount_amount": _money_text(campaign.max_discount_amount),
         "min_cart_value": _money_text(campaign.min_cart_value),
         "max_usage_per_customer_per_day": str(campaign.max_usage_per_customer_per_day),
+        "budget_slices": str(campaign.budget_slices),
         "is_targeted": "on" if campaign.is_targeted else "",
         "requires_code": "on" if campaign.requires_code else "",
         "target_customer_ids": ", ".join(map(str, target_ids or ())),

@@ -38,6 +38,7 @@ def new_form(csrf_token: str, **overrides: str) -> dict[str, str]:
         "max_discount_amount": "",
         "min_cart_value": "0",
         "max_usage_per_customer_per_day": "1",
+        "budget_slices": "1",
         "target_customer_ids": "",
         "sample_cart": "100",
         "sample_delivery": "5",
@@ -200,6 +201,29 @@ async def test_edit_changes_only_what_was_changed(console: SignIn, api: httpx.As
     assert stored["total_budget"] == 2500
     assert stored["start_date"] == "2026-01-01T00:00:30Z"  # the seconds the form cannot show are kept
     assert stored["timezone"] is None
+
+
+async def test_a_hot_campaigns_budget_slices_are_set_and_changed_in_the_form(
+    console: SignIn, api: httpx.AsyncClient
+) -> None:
+    admin = await console("admin")
+    created = await admin.client.post("/admin/campaigns", data=new_form(admin.csrf_token, budget_slices="16"))
+    campaign_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()["budget_slices"] == 16
+    page = await admin.client.get(created.headers["location"])
+    assert "<dt>Budget slices</dt><dd>16</dd>" in page.text
+
+    url = f"/admin/campaigns/{campaign_id}/edit"
+    edit_page = await admin.client.get(url)
+    assert edit_page.status_code == 200, edit_page.text[:300]
+    form = _form_values(edit_page.text)
+    assert form["budget_slices"] == "16"
+    refused = await admin.client.post(url, data={**form, "budget_slices": "65"})
+    assert refused.status_code == 422 and field_error(refused.text, "budget_slices")
+    saved = await admin.client.post(url, data={**form, "budget_slices": "4"})
+    assert saved.status_code == 303
+    stored = (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()
+    assert stored["budget_slices"] == 4 and stored["total_budget"] == 1000
 
 
 async def test_an_edit_below_what_was_spent_is_refused_next_to_the_budget(
