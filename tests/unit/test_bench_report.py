@@ -5,8 +5,6 @@ No database, no load: the results are made up here."""
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from bench import report
 from bench.middleware_cost import BARE, CONSOLE_LINE, COUNTED, JSON_LINE, PLAIN, line, summary
 
@@ -98,8 +96,6 @@ def test_a_run_before_the_bare_handler_still_renders() -> None:
 
 
 def test_the_plots_are_written(tmp_path: Path) -> None:
-    pytest.importorskip("matplotlib")
-
     report.plot(RESULTS, tmp_path / "run.png")
     assert report.plot_ratios(RESULTS, tmp_path / "run-ratios.png")
 
