@@ -159,18 +159,7 @@ class Bench:
             path = profile.finish(*spy)
             self.results["profiles"].append(str(path.relative_to(report.BENCH_DIR)))
             say(f"    flame graph: {path}")
-        statuses: Counter[str] = Counter()
-        for run in runs:
-            statuses.update(run["statuses"])
-        problems = (
-            [f"unexpected answers {dict(unexpected)}"]
-            if (unexpected := ledger.unexpected_answers(scenario, statuses))
-            else []
-        )
-        if before is not None:
-            problems += ledger.answered_in_ledger(
-                before, ledger.snapshot(database.url), runs, clients, per_request=scenario.writes
-            )
+        problems = _problems(scenario, runs, before, database.url, clients, per_request=scenario.writes)
         say(
             f"    service: {service['rps']:,.0f} req/s, p50 {report.ms(service['p50_ms'])} / "
             f"p95 {report.ms(service['p95_ms'])} / p99 {report.ms(service['p99_ms'])}; answers {service['statuses']}"
@@ -249,16 +238,7 @@ class Bench:
             bare["memory_mb"] = list(resident_memory_mb(workers).values())
         finally:
             server.stop()
-        statuses: Counter[str] = Counter()
-        for run in runs:
-            statuses.update(run["statuses"])
-        problems = (
-            [f"unexpected answers {dict(unexpected)}"]
-            if (unexpected := ledger.unexpected_answers(scenario, statuses))
-            else []
-        )
-        if before is not None:
-            problems += ledger.answered_in_ledger(before, ledger.snapshot(database.url), runs, clients)
+        problems = _problems(scenario, runs, before, database.url, clients)
         say(
             f"    bare handler: {bare['rps']:,.0f} req/s, p50 {report.ms(bare['p50_ms'])} / "
             f"p95 {report.ms(bare['p95_ms'])} / p99 {report.ms(bare['p99_ms'])}; answers {bare['statuses']}"
@@ -450,3 +430,29 @@ def main(argv: list[str] | None = None) -> int:
     clients = f"; clients {args.clients}" if any(name in SCENARIOS for name in args.scenarios) else ""
     say(f"bench: scenarios {', '.join(args.scenarios)}{clients}; pid {os.getpid()}")
     return Bench(args).run()
+
+
+def _problems(
+    scenario: Any,
+    runs: list[dict[str, Any]],
+    before: Any,
+    database_url: str,
+    clients: int,
+    *,
+    per_request: int = 1,
+) -> list[str]:
+    """What went wrong in a point's wrk runs (the warm-up and the measured one): answers the scenario
+    does not expect, and answers the ledger does not account for."""
+    statuses: Counter[str] = Counter()
+    for run in runs:
+        statuses.update(run["statuses"])
+    problems = (
+        [f"unexpected answers {dict(unexpected)}"]
+        if (unexpected := ledger.unexpected_answers(scenario, statuses))
+        else []
+    )
+    if before is not None:
+        problems += ledger.answered_in_ledger(
+            before, ledger.snapshot(database_url), runs, clients, per_request=per_request
+        )
+    return problems

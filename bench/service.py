@@ -9,9 +9,7 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -23,7 +21,7 @@ from fastapi import FastAPI
 from app.core.config import defaults_with
 from app.main import create_app
 from bench import bare_handler
-from tests.integration.live_server import SERVICE_CWD, LiveServer, run_cli, service_environment
+from tests.integration.live_server import LiveServer, run_cli, service_environment
 
 INSTALL_HINT = (
     "install them with `apt-get install wrk postgresql-15` (Debian: the `wrk` package, and pgbench ships "
@@ -150,24 +148,22 @@ class BareServer(LiveServer):
 
     script: str = "apply"
 
-    def start(self) -> None:
-        environment = service_environment(**bare_handler.environment(self.database_url, self.script))
-        self.log_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bare-handler-{self.port}-{uuid.uuid4().hex[:6]}.log"
-        self._log = self.log_path.open("ab")
-        command = ["-m", "uvicorn", "bench.bare_handler:app", "--host", "127.0.0.1", "--port", str(self.port)]
-        self.process = subprocess.Popen(
-            [sys.executable, *command, "--workers", str(self.workers), "--no-access-log", "--log-level", "warning"],
-            cwd=SERVICE_CWD,
-            env=environment,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            self.wait_until_healthy()
-        except BaseException:
-            self.stop()
-            raise
+    def environment(self) -> dict[str, str]:
+        return service_environment(**bare_handler.environment(self.database_url, self.script))
+
+    def command(self) -> list[str]:
+        return [
+            "bench.bare_handler:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
 
 
 def start_bare_server(database_url: str, script: str, workers: int, *, attempts: int = 3) -> BareServer:

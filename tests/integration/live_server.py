@@ -143,34 +143,37 @@ class LiveServer:
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def environment(self) -> dict[str, str]:
         # Rate limits off and quiet logs unless `env` says otherwise.
-        environment = service_environment(
+        return service_environment(
             DATABASE_URL=self.database_url, **{"RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", **self.env}
         )
+
+    def command(self) -> list[str]:
+        """The uvicorn command line after `python -m uvicorn`."""
+        return [
+            "app.main:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--workers",
+            str(self.workers),
+            *([] if self.uvicorn_access_log else ["--no-access-log"]),
+            # As in production: X-Forwarded-For is taken only from FORWARDED_ALLOW_IPS (env).
+            "--proxy-headers",
+        ]
+
+    def start(self) -> None:
         if self.log_path is None:
             self.log_path = (
                 Path(os.environ.get("TMPDIR", "/tmp")) / f"live-server-{self.port}-{uuid.uuid4().hex[:6]}.log"
             )
         self._log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app.main:app",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-                "--workers",
-                str(self.workers),
-                *([] if self.uvicorn_access_log else ["--no-access-log"]),
-                # As in production: X-Forwarded-For is taken only from FORWARDED_ALLOW_IPS (env).
-                "--proxy-headers",
-            ],
+            [sys.executable, "-m", "uvicorn", *self.command()],
             cwd=SERVICE_CWD,
-            env=environment,
+            env=self.environment(),
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
