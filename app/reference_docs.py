@@ -15,6 +15,7 @@ from pydantic.fields import FieldInfo
 
 from app.core.config import Settings
 from app.core.http.errors import AppError
+from app.core.http.server import HEADERS_TOO_LARGE
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DOC = PROJECT_ROOT / "docs" / "settings.md"
@@ -145,6 +146,12 @@ FRAMEWORK_CODES = [
     ),
     ("not_found", "404", "No route at this path."),
     ("payload_too_large", "413", "The body is larger than MAX_BODY_BYTES, declared or streamed."),
+    (
+        HEADERS_TOO_LARGE,
+        "431",
+        "The request's line and headers are over HTTP_MAX_HEADER_BYTES, or it has more than HTTP_MAX_HEADERS "
+        "headers; the connection is closed (uvicorn run with app.core.http.server:Protocol).",
+    ),
     ("cors_refused", "400", "A cross-origin preflight that CORS_ORIGINS does not allow."),
     (
         "internal_error",

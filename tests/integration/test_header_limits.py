@@ -115,6 +115,7 @@ def test_the_limits_are_exact_and_a_normal_request_is_served(server: LiveServer)
     assert status_of(exchange(server, head(*[b"X-H%d: v" % n for n in range(99)]))) == 200
     refused = exchange(server, head(*[b"X-H%d: v" % n for n in range(100)]))
     assert status_of(refused) == 431 and b"connection: close" in refused.lower()
+    assert b'"code": "request_headers_too_large"' in refused  # the service's error shape
     # A head of 15 KB is taken (a large cookie, a long token); one of 17 KB is not.
     assert status_of(exchange(server, head(b"Cookie: " + b"c" * 15_000))) == 200
     assert status_of(exchange(server, head(b"Cookie: " + b"c" * 17_000))) == 431

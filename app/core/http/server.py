@@ -12,6 +12,7 @@ head over its `--h11-max-incomplete-event-size`, 16 KB by default; it has no cou
 most a few thousand headers.) Without either, uvicorn read a 32 MB header whole in about 7 s and answered 200.
 """
 
+import json
 import logging
 from functools import cache
 from typing import Any
@@ -19,6 +20,13 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.core.config import get_settings
+
+# The service's error shape, as every other refusal has it (docs/errors.md).
+HEADERS_TOO_LARGE = "request_headers_too_large"
+_REFUSAL = json.dumps(
+    {"code": HEADERS_TOO_LARGE, "detail": "The request's line and headers are larger, or more, than the server takes."}
+).encode()
+
 
 logger = logging.getLogger("app.server")
 
@@ -106,10 +114,10 @@ class Protocol(HttpToolsProtocol):
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "?"
         logger.warning("431 to %s: %s; connection closed", client, why)
         if self.cycle is None or self.cycle.response_complete:  # else a response is being written: just close
-            body = b"Request header fields too large"
+            body = _REFUSAL
             self.transport.write(
                 b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                b"content-type: text/plain; charset=utf-8\r\n"
+                b"content-type: application/json\r\n"
                 b"content-length: " + str(len(body)).encode() + b"\r\n"
                 b"connection: close\r\n\r\n" + body
             )
