@@ -45,6 +45,9 @@ from app.core.observability.logs import configure_logging
 from app.customers.router import router as customers_router
 from app.discounts.router import router as discounts_router
 from app.idempotency import service as idempotency
+from app.reports.router import router as reports_router
+from app.webhooks import relay
+from app.webhooks.router import router as webhooks_router
 
 logger = logging.getLogger("app")
 
@@ -106,6 +109,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     )
                 )
             )
+        if settings.webhook_relay == "worker":  # docs/webhooks.md: why in the workers by default
+            background.append(asyncio.create_task(relay.serve(app.state.engine, settings)))
         yield
         for task in background:
             task.cancel()
@@ -155,7 +160,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.metrics_enabled:
         app.include_router(_metrics_router(public=settings.metrics_public))
     # Each included directly: a router included in a router costs every request a second round of matching.
-    for domain_router in (customers_router, campaigns_router, codes_router, discounts_router, checkouts_router):
+    for domain_router in (
+        customers_router,
+        campaigns_router,
+        codes_router,
+        discounts_router,
+        checkouts_router,
+        webhooks_router,
+        reports_router,
+    ):
         app.include_router(domain_router, prefix="/api/v1")
     serve_lean(app)  # the checkout's hot path, without the dependency tree (app.core.http.lean)
     if settings.admin_console_enabled:

@@ -11,3 +11,4 @@ def import_all_models() -> None:
     from app.customers import models as customers_models  # noqa: F401
     from app.discounts import models as discounts_models  # noqa: F401
     from app.idempotency import models as idempotency_models  # noqa: F401
+    from app.webhooks import models as webhooks_models  # noqa: F401

@@ -39,6 +39,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # Every RATE_LIMIT_* setting, in the order Settings declares them.
     "Rate limits": tuple(name for name in Settings.model_fields if name.startswith("rate_limit_")),
     "Checkout": ("store_timezone", "idempotency_key_ttl_hours", "idempotency_purge_interval_seconds"),
+    # Every WEBHOOK_* setting, in the order Settings declares them.
+    "Webhooks": tuple(name for name in Settings.model_fields if name.startswith("webhook_")),
     "Admin console": ("admin_console_enabled", "admin_session_hours"),
     "Logs and metrics": ("log_level", "log_format", "metrics_enabled", "metrics_public"),
 }

@@ -32,6 +32,10 @@ from tests import postgres_test_database
 POSTGRES_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 BACKENDS = [name.strip() for name in os.environ.get("TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
 TABLES = [
+    "webhook_deliveries",
+    "webhook_events",
+    "webhook_endpoints",
+    "campaign_milestones",
     "console_sessions",
     "audit_events",
     "api_keys",

@@ -7,7 +7,7 @@ from fastapi.responses import RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from app.admin.pages import campaigns, checkouts, codes, customers, dashboard, sign_in
+from app.admin.pages import campaigns, checkouts, codes, customers, dashboard, reports, sign_in, webhooks
 from app.admin.sessions import COOKIE_PATH, ConsoleRefusal, SignInRequired, forget_session, sign_in_url
 from app.admin.templating import PageNotFound, render_error
 
@@ -16,7 +16,7 @@ STATIC = Path(__file__).parent / "static"
 
 def install_console(app: FastAPI) -> None:
     app.mount("/admin/static", StaticFiles(directory=STATIC), name="admin-static")
-    for page in (sign_in, dashboard, campaigns, codes, customers, checkouts):
+    for page in (sign_in, dashboard, campaigns, codes, customers, checkouts, reports, webhooks):
         app.include_router(page.router, prefix="/admin", include_in_schema=False)
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(ConsoleRefusal, _refused)

@@ -99,6 +99,9 @@ class Campaign(Base):
     is_paused: Mapped[bool] = mapped_column(Boolean, default=False)
     # Given only with one of its codes (app/codes): never offered or applied without one.
     requires_code: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # The percentages of total_budget whose crossing sends `campaign.budget_threshold` once each: a JSON
+    # list of integers, ascending (app.webhooks.milestones).
+    budget_thresholds: Mapped[str] = mapped_column(Text, default="[80]", server_default="[80]")
     # Where "today" starts for the daily limit; None: the store's STORE_TIMEZONE.
     timezone: Mapped[str | None] = mapped_column(String(64))
     # The terms' version: every edit (PUT, PATCH, pause, resume, delete) bumps it, checkouts never do.

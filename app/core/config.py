@@ -273,6 +273,43 @@ class Settings(BaseSettings):
         default=600, gt=0, description="How often each worker deletes expired Idempotency-Keys, in small batches."
     )
 
+    # --- Webhooks -----------------------------------------------------------------------------------
+    webhook_relay: Literal["worker", "off"] = Field(
+        default="worker",
+        description="`worker`: every worker sends committed webhook events in the background (they share the work, "
+        "none sends one twice), so `make run` needs nothing else. `off`: this process sends none; run "
+        "`python -m app webhooks relay` on its own instead (docs/webhooks.md).",
+    )
+    webhook_relay_interval_seconds: float = Field(
+        default=0.5, gt=0, le=60, description="How often the relay looks for events and deliveries that are due."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=15,
+        gt=0,
+        le=60,
+        description="How long a delivery waits for the receiver's answer before it counts as failed.",
+    )
+    webhook_concurrency: int = Field(
+        default=8, ge=1, le=256, description="How many deliveries one relay sends at once."
+    )
+    webhook_disable_after_days: float = Field(
+        default=5, gt=0, description="An endpoint whose deliveries have all failed for this long is disabled."
+    )
+    webhook_secret_overlap_hours: float = Field(
+        default=24,
+        ge=0,
+        le=24 * 7,
+        description="After a secret is rotated, how long deliveries carry the old secret's signature too.",
+    )
+    webhook_event_retention_days: float = Field(
+        default=30, gt=0, description="How long sent events and their delivery log are kept."
+    )
+    webhook_allow_private_urls: bool = Field(
+        default=False,
+        description="Development only: allow `http://` endpoints on private and loopback addresses such as "
+        "`http://127.0.0.1:9000/hooks` (a warning is logged). Refused with APP_ENV=production.",
+    )
+
     # --- Admin console ----------------------------------------------------------------------------
     admin_console_enabled: bool = Field(
         default=True, description="The admin console at /admin. `false`: /admin answers 404 (an API-only deployment)."
@@ -319,6 +356,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     f"APP_ENV=production needs API_KEY_SECRET to be a long random value of its own; this one is"
                     f" refused: {weakness}. Generate one with: {GENERATE_SECRET}"
+                )
+            if self.webhook_allow_private_urls:
+                raise ValueError(
+                    "APP_ENV=production refuses WEBHOOK_ALLOW_PRIVATE_URLS=true: webhooks must not reach private "
+                    "addresses"
                 )
         return self
 

@@ -32,3 +32,6 @@ class Customer(Base):
     # The store's own id for the customer, compared exactly.
     external_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Set when the customer was erased (POST /customers/{id}/erase): name, email and external id are gone
+    # for good; the row stays as an anonymous tombstone that the ledger's rows still point to.
+    erased_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

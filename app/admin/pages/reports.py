@@ -1,0 +1,5 @@
+"""The console's Reports page."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""The console's Webhooks page."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

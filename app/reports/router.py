@@ -1,0 +1,5 @@
+"""/api/v1/reports: what finance reads, as JSON or CSV."""
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/reports", tags=["reports"])
