@@ -141,8 +141,9 @@ def _laid_out(statement: Select[Any]) -> Select[Any]:
 
 
 def _customer_id() -> Any:
-    """The customer's id, or NULL: a scalar subquery, so the read answers for a customer that does not exist."""
-    return select(Customer.id).where(Customer.id == _CUSTOMER).scalar_subquery()
+    """The customer's id, or NULL: a scalar subquery, so the read answers for a customer that does not exist.
+    An erased customer (a tombstone) is not one a checkout may name."""
+    return select(Customer.id).where(Customer.id == _CUSTOMER, Customer.erased_at.is_(None)).scalar_subquery()
 
 
 def _uses(customer: Any) -> Any:

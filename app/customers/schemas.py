@@ -7,7 +7,7 @@ from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints
 from pydantic_core import PydanticCustomError
 
-from app.core.http.schemas import Name, RequestModel, ResponseModel
+from app.core.http.schemas import NAME_PATTERN, Name, RequestModel, ResponseModel
 
 
 def _email_address(value: str) -> str:
@@ -74,3 +74,28 @@ class CustomerRead(ResponseModel):
     name: str | None = Field(description="Null for a customer first seen by a checkout")
     external_id: str | None = Field(description="The store's own id for the customer")
     created_at: datetime
+    erased_at: datetime | None = Field(
+        description="When the customer was erased: email, name and external_id are then null for good"
+    )
+
+
+def _said(value: str) -> str:
+    reason = value.strip()
+    if not reason:
+        raise PydanticCustomError("string_too_short", "String should have a character other than whitespace")
+    return reason
+
+
+class EraseRequest(RequestModel):
+    """POST /customers/{id}/erase: why. The reason is kept in the audit log; it must not quote the erased data."""
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"reason": "Erasure request of 2024-05-02, ticket 5521"}]}
+    )
+
+    reason: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=500, pattern=r"^[^\x00]*$"),
+        AfterValidator(_said),
+        Field(json_schema_extra={"pattern": NAME_PATTERN}, description="Why: 1-500 characters, kept in the audit log"),
+    ]

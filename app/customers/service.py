@@ -14,7 +14,7 @@ from app.audit import service as audit_service
 from app.auth.service import Principal
 from app.core.db.session import LIKE_ESCAPE, UtcDateTime, contains_pattern, total_of
 from app.core.http.schemas import MAX_ID
-from app.customers.exceptions import CustomerExists, CustomerNotFound, ExternalIdTaken
+from app.customers.exceptions import CustomerErased, CustomerExists, CustomerNotFound, ExternalIdTaken
 from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate
 
@@ -96,10 +96,13 @@ async def put_external(
 ) -> tuple[Customer, bool]:
     """PUT /customers/external/{external_id}: create the customer the store knows by this id, or update
     it; the fields named are set. Whether it was created."""
-    customer_id, created = await first_sight(session, external_id=external_id, now=now)
-    customer = await session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
-    assert customer is not None
-    return await _change(session, customer, changes, actor=actor, now=now, created=created), created
+    while True:
+        customer_id, created = await first_sight(session, external_id=external_id, now=now)
+        customer = await session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
+        assert customer is not None
+        if customer.erased_at is None:
+            return await _change(session, customer, changes, actor=actor, now=now, created=created), created
+        # Erased between the lookup and the lock: the external id is free again and names a new customer.
 
 
 async def update(
@@ -109,6 +112,8 @@ async def update(
     customer = await session.get(Customer, customer_id, with_for_update=True, populate_existing=True)
     if customer is None:
         raise CustomerNotFound()
+    if customer.erased_at is not None:
+        raise CustomerErased(customer.erased_at)
     return await _change(session, customer, changes, actor=actor, now=now, created=False)
 
 
@@ -132,15 +137,21 @@ async def _change(
     return customer
 
 
-async def get(session: AsyncSession, *, customer_id: int) -> Customer:
+async def get(session: AsyncSession, *, customer_id: int, erased_too: bool = False) -> Customer:
+    """The customer; an erased one is gone (410) unless `erased_too` (the console shows its tombstone)."""
     customer = await session.get(Customer, customer_id)
     if customer is None:
         raise CustomerNotFound()
+    if customer.erased_at is not None and not erased_too:
+        raise CustomerErased(customer.erased_at)
     return customer
 
 
 async def list_(session: AsyncSession, *, skip: int, limit: int) -> Sequence[Customer]:
-    result = await session.scalars(select(Customer).order_by(Customer.id).offset(skip).limit(limit))
+    """Customers by id. Erased ones are left out: a tombstone has nothing to list."""
+    result = await session.scalars(
+        select(Customer).where(Customer.erased_at.is_(None)).order_by(Customer.id).offset(skip).limit(limit)
+    )
     return result.all()
 
 
@@ -165,6 +176,7 @@ class CustomerListed:
     email: str | None
     external_id: str | None
     created_at: datetime
+    erased_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -197,9 +209,12 @@ def search_condition(query: str) -> ColumnElement[bool] | None:
 
 
 async def search(session: AsyncSession, *, query: str, skip: int, limit: int) -> CustomerSearch:
-    """The customers matching `query` (see `search_condition`), newest first, and their total count."""
+    """The customers matching `query` (see `search_condition`), newest first, and their total count.
+    An erased customer's tombstone is among them, found by its id alone (it has nothing else)."""
     condition = search_condition(query)
-    rows = select(Customer.id, Customer.name, Customer.email, Customer.external_id, Customer.created_at)
+    rows = select(
+        Customer.id, Customer.name, Customer.email, Customer.external_id, Customer.created_at, Customer.erased_at
+    )
     count = select(func.count()).select_from(Customer)
     if condition is not None:
         rows = rows.where(condition)

@@ -18,7 +18,7 @@ from app.core.http.exact_json import ExactJsonRoute
 from app.core.http.lean import documented_only
 from app.core.http.ratelimit import TooManyCodeAttempts
 from app.core.http.schemas import Limit, PathId, QueryId, Skip
-from app.customers.exceptions import CustomerNotFound
+from app.customers.exceptions import CustomerErased, CustomerNotFound
 from app.discounts import service
 from app.discounts.exceptions import ALL_REFUSALS, AlreadyRolledBack, RedemptionNotFound
 from app.discounts.models import Redemption
@@ -113,7 +113,7 @@ async def rollback_redemption(
     "/usage/{customer_id}",
     response_model=list[RedemptionRead],
     dependencies=[_CHECKOUT_READ],
-    responses=error_responses(CustomerNotFound),
+    responses=error_responses(CustomerNotFound, CustomerErased),
 )
 async def customer_usage(
     customer_id: PathId,
