@@ -2,6 +2,7 @@
 
 import asyncio
 import re
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, TypeVar
@@ -23,9 +24,10 @@ from app.core.config import settings_or_exit
 from app.core.db.errors import is_unreachable
 from app.core.db.migrations import SchemaNotCurrent, ensure_schema_current
 from app.core.db.session import create_engine, create_sessionmaker
-from app.core.observability.logs import escape
+from app.core.observability.logs import configure_logging, escape
 from app.discounts import ledger
 from app.idempotency import service as idempotency
+from app.webhooks import relay
 
 cli = typer.Typer(
     help="Campaign & Discount Service administration.",
@@ -196,6 +198,44 @@ def reconcile() -> None:
         "Ledger balanced: every campaign's used_budget equals its applied redemptions, and its slices' "
         "allotments its total_budget."
     )
+
+
+webhooks = typer.Typer(help="Send webhook events.", no_args_is_help=True)
+cli.add_typer(webhooks, name="webhooks")
+
+
+@webhooks.command("relay")
+def webhook_relay() -> None:
+    """Run the webhook relay in this process until Ctrl-C (or SIGTERM): it sends committed events to their
+    endpoints, sharing the work with any other relay (the workers' own, unless WEBHOOK_RELAY=off)."""
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.effective_log_format)
+    where = _displayed_url(settings.database_url)
+
+    async def run() -> None:
+        engine = create_engine(settings)
+        try:
+            await ensure_schema_current(engine)
+            typer.echo(f"Webhook relay on {where}; Ctrl-C stops it.", err=True)
+            task = asyncio.current_task()
+            assert task is not None
+            asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+            await relay.serve(engine, settings)
+        finally:
+            await engine.dispose()
+
+    try:
+        asyncio.run(run())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        typer.echo("Webhook relay stopped.", err=True)
+    except SchemaNotCurrent as exc:
+        typer.echo(f"error: {where}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:
+        if not is_unreachable(exc):
+            raise
+        typer.echo(f"error: cannot reach the database at {where}: {type(exc).__name__}: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command("purge-idempotency-keys")

@@ -25,6 +25,7 @@ from app.auth.models import Scope
 from app.campaigns.router import router as campaigns_router
 from app.checkouts.router import router as checkouts_router
 from app.codes.router import router as codes_router
+from app.core.clock import utc_now
 from app.core.config import Settings, get_settings, settings_or_exit
 from app.core.db.errors import install_database_error_handling, is_unreachable
 from app.core.db.migrations import SchemaNotCurrent, ensure_schema_current
@@ -248,11 +249,12 @@ def _metrics_router(*, public: bool) -> APIRouter:
         # As on /api/v1: a key, or none while the API is open (development, no key yet).
         openapi_extra={} if public else {"security": [{"bearer": []}, {"apiKey": []}, {}]},
     )
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
         """Request counts and latencies by route, applies by outcome, discount money given, database
-        connections in use, rate limit storage failures. Needs a key with the `read` scope unless
-        METRICS_PUBLIC=true."""
-        return Response(await metrics.render(), media_type=metrics.CONTENT_TYPE)
+        connections in use, rate limit storage failures, webhook deliveries by outcome and the webhook
+        queue. Needs a key with the `read` scope unless METRICS_PUBLIC=true."""
+        queue = await relay.backlog_metrics(request.app.state.read_only_engine, now=utc_now())
+        return Response(await metrics.render() + queue, media_type=metrics.CONTENT_TYPE)
 
     return router
 

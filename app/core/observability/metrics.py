@@ -7,11 +7,22 @@
 | `discount_given_total` | counter | discount_type | money given by `applied` ones, in the store's currency |
 | `db_pool_connections_in_use` | gauge | pid | database connections each worker has checked out |
 | `rate_limit_storage_failures_total` | counter | | failed calls to the rate limit storage |
+| `webhook_deliveries_total` | counter | outcome | attempts: `delivered`, `failed_attempt`, `failed`, `lease_lost` |
+| `webhook_waiting` | gauge | stage | events not yet fanned out (`dispatch`), deliveries pending (`delivery`) |
+| `webhook_oldest_waiting_seconds` | gauge | stage | oldest event's age (`dispatch`), most overdue delivery's lateness |
+
+Webhook outcomes: `failed_attempt` is tried again later; `failed` is given up (the
+schedule's last attempt, a 410, the endpoint disabled); `lease_lost` came too late to
+be recorded (another relay had taken the delivery over).
 
 `route` is the route's template (`/api/v1/campaigns/{campaign_id}`), never the
 path a caller sent, and `method` is one of the methods HTTP defines or `other`:
 a caller cannot create new series. Several uvicorn workers report together
-(multiprocess mode, see metrics_dir.py).
+(multiprocess mode, see metrics_dir.py). The webhook gauges are read from the
+database at scrape time (app.webhooks.relay.backlog), so they are the same
+whichever worker answers and whichever process runs the relay; the delivery
+counter counts the attempts of the workers' relays (a relay run on its own, by
+`python -m app webhooks relay`, is not among the workers' files).
 
 The hot path is a dictionary lookup and one histogram observation per request
 (two increments of memory-mapped values: the sum and one bucket; `_count` is
@@ -21,7 +32,7 @@ Label children are created once per label set and kept.
 
 import asyncio
 import os
-from collections.abc import MutableMapping
+from collections.abc import Iterable, MutableMapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -45,6 +56,8 @@ from prometheus_client import (  # noqa: E402
     generate_latest,
     multiprocess,
 )
+from prometheus_client.core import GaugeMetricFamily, Metric  # noqa: E402
+from prometheus_client.registry import Collector  # noqa: E402
 
 # `*_created` series only in a lone process would make the two modes answer differently.
 disable_created_metrics()  # type: ignore[no-untyped-call]
@@ -84,6 +97,13 @@ POOL_IN_USE = Gauge(
 RATE_LIMIT_STORAGE_FAILURES = Counter(
     "rate_limit_storage_failures",
     "Calls to the rate limit storage that failed or timed out (requests are then served without limits).",
+)
+
+WEBHOOK_DELIVERIES = Counter(
+    "webhook_deliveries",
+    "Webhook delivery attempts by outcome: delivered, failed_attempt (tried again later), failed (given up), "
+    "lease_lost (recorded too late: another relay had taken the delivery over).",
+    ["outcome"],
 )
 
 _http_children: dict[tuple[str, str, int], Any] = {}
@@ -161,6 +181,44 @@ def _apply_child(outcome: str) -> Any:
     if child is None:
         child = _apply_children[outcome] = APPLIES.labels(outcome)
     return child
+
+
+def delivery_outcome(outcome: str) -> None:
+    WEBHOOK_DELIVERIES.labels(outcome).inc()
+
+
+def webhook_backlog_exposition(
+    *, events_waiting: int, deliveries_waiting: int, oldest_event_seconds: float, oldest_delivery_seconds: float
+) -> bytes:
+    """The webhook queue's gauges, in Prometheus text format: read from the database for each scrape, not
+    kept by any worker (every worker would otherwise report its own view of one shared queue)."""
+    # Metric families, not Gauges: a Gauge in multiprocess mode would write a file of this worker's own.
+    waiting = GaugeMetricFamily(
+        "webhook_waiting",
+        "Webhook work waiting: events not yet fanned out (stage=dispatch), deliveries pending (stage=delivery).",
+        labels=["stage"],
+    )
+    waiting.add_metric(["dispatch"], events_waiting)
+    waiting.add_metric(["delivery"], deliveries_waiting)
+    oldest = GaugeMetricFamily(
+        "webhook_oldest_waiting_seconds",
+        "Age of the oldest event not yet fanned out (stage=dispatch); how overdue the most overdue delivery "
+        "is (stage=delivery).",
+        labels=["stage"],
+    )
+    oldest.add_metric(["dispatch"], oldest_event_seconds)
+    oldest.add_metric(["delivery"], oldest_delivery_seconds)
+    registry = CollectorRegistry()
+    registry.register(_Families([waiting, oldest]))
+    return generate_latest(registry)
+
+
+class _Families(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families
 
 
 def rate_limit_storage_failed() -> None:
