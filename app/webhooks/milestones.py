@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign
+from app.campaigns.schemas import CampaignRead
 from app.core.db.session import insert_for, write_transaction
 from app.discounts.models import Redemption
 from app.webhooks import events
@@ -129,7 +130,8 @@ async def _record(
         )
         if fresh is None:
             return 0
-        answer = await campaigns_service.present(session, fresh, now)
+        count, ids = await campaigns_service.shown_targets(session, campaign_id=fresh.id)
+        answer = CampaignRead.present(fresh, now, target_count=count, target_customer_ids=ids)
         for milestone in milestones:
             statement = (
                 insert(CampaignMilestone)
