@@ -371,3 +371,118 @@ async def test_a_rollback_shows_on_a_campaign_that_has_since_been_deleted(
     )
     assert done.status_code == 303
     assert (await api.get(f"/api/v1/discounts/redemptions/{redemption['id']}")).json()["status"] == "rolled_back"
+
+
+# --- Erasing a customer ---------------------------------------------------------------------------
+
+
+def erase_url(customer: dict[str, Any]) -> str:
+    return f"/admin/customers/{customer['id']}/erase"
+
+
+async def test_an_admin_erases_a_customer_after_confirming_and_sees_the_tombstone(
+    console: SignIn, api: httpx.AsyncClient
+) -> None:
+    customer, made, _redemption = await redeemed(api, name="Weekend 20% off")
+    admin = await console("admin")
+
+    page = await admin.client.get(f"/admin/customers/{customer['id']}")
+    assert f'href="{erase_url(customer)}">Erase this customer…</a>' in page.text
+    confirm = await admin.client.get(erase_url(customer))
+    assert confirm.status_code == 200
+    assert "ada@example.com" in confirm.text, "the page shows whom it erases"
+    form = re.search(rf'<form method="post" action="{erase_url(customer)}">(.*?)</form>', confirm.text, re.S)
+    assert form, "the confirmation page posts to the same URL"
+    assert form_token(form.group(1)) == admin.csrf_token
+    assert '<textarea id="reason" name="reason"' in form.group(1)
+    assert f"Type the customer's id, {customer['id']}, to confirm" in form.group(1)
+    assert "Erase for good</button>" in form.group(1)
+
+    done = await admin.client.post(
+        erase_url(customer),
+        data={"reason": "Erasure request 5521", "confirmation": str(customer["id"]), "csrf_token": admin.csrf_token},
+    )
+    assert done.status_code == 303 and done.headers["location"] == f"/admin/customers/{customer['id']}"
+
+    after = await admin.client.get(done.headers["location"])
+    assert f"<h1>Erased customer #{customer['id']}</h1>" in after.text
+    assert "This customer was erased on" in after.text
+    assert "Ada Lovelace" not in after.text and "ada@example.com" not in after.text
+    assert "Erase this customer" not in after.text
+    [row] = rows(after.text, "redemptions")
+    assert row[1:6] == ["Weekend 20% off", "500.00", "0.00", "100.00", "applied"], "its redemption stays as it was"
+    assert await used_budget(api, made) == 100.0
+    assert (await api.get(f"/api/v1/customers/{customer['id']}")).status_code == 410
+    again = await admin.client.get(erase_url(customer))
+    assert "there is nothing more to erase" in again.text and "Erase for good" not in again.text
+
+    listed = await admin.client.get("/admin/customers", params={"q": str(customer["id"])})
+    assert rows(listed.text, "customers")[0][:3] == [f"Erased customer #{customer['id']}", "—", "—"]
+    by_name = await admin.client.get("/admin/customers", params={"q": "Lovelace"})
+    assert rows(by_name.text, "customers") == [["No customer matches “Lovelace”."]]
+
+
+async def test_erasing_needs_a_reason_and_the_id_typed_again(console: SignIn, api: httpx.AsyncClient) -> None:
+    customer, _made, _redemption = await redeemed(api)
+    admin = await console("admin")
+
+    for reason, confirmation, field, message in (
+        ("  ", str(customer["id"]), "reason", "Say why it is erased"),
+        ("x" * 501, str(customer["id"]), "reason", "at most 500 characters"),
+        ("Erasure request", "", "confirmation", f"Type the customer's id, {customer['id']}, to confirm."),
+        ("Erasure request", str(customer["id"] + 1), "confirmation", "to confirm"),
+    ):
+        answer = await admin.client.post(
+            erase_url(customer),
+            data={"reason": reason, "confirmation": confirmation, "csrf_token": admin.csrf_token},
+        )
+        assert answer.status_code == 422
+        error = re.search(rf'<p class="field-error" id="error-{field}">(.*?)</p>', answer.text)
+        assert error and message in unescape(error.group(1))
+    assert (await api.get(f"/api/v1/customers/{customer['id']}")).json()["email"] == "ada@example.com"
+
+
+async def test_only_an_admin_may_erase_in_the_console(console: SignIn, api: httpx.AsyncClient) -> None:
+    customer, _made, _redemption = await redeemed(api)
+    for scope in ("read", "campaigns:write"):
+        user = await console(scope)
+        assert "Erase this customer" not in (await user.client.get(f"/admin/customers/{customer['id']}")).text
+        assert (await user.client.get(erase_url(customer))).status_code == 403
+        refused = await user.client.post(
+            erase_url(customer),
+            data={"reason": "try", "confirmation": str(customer["id"]), "csrf_token": user.csrf_token},
+        )
+        assert refused.status_code == 403
+    assert (await api.get(f"/api/v1/customers/{customer['id']}")).status_code == 200
+
+
+async def test_an_erasure_without_its_csrf_token_is_refused(console: SignIn, api: httpx.AsyncClient) -> None:
+    customer, _made, _redemption = await redeemed(api)
+    admin = await console("admin")
+    refused = await admin.client.post(erase_url(customer), data={"reason": "x", "confirmation": str(customer["id"])})
+    assert refused.status_code == 403 and "<h1>Refused</h1>" in refused.text
+    assert (await api.get(f"/api/v1/customers/{customer['id']}")).status_code == 200
+
+
+async def test_a_second_erasure_shows_it_was_erased_already(console: SignIn, api: httpx.AsyncClient) -> None:
+    customer, _made, _redemption = await redeemed(api)
+    admin = await console("admin")
+    form = {"reason": "request", "confirmation": str(customer["id"]), "csrf_token": admin.csrf_token}
+    assert (await api.post(f"/api/v1/customers/{customer['id']}/erase", json={"reason": "first"})).status_code == 200
+
+    again = await admin.client.post(erase_url(customer), data=form)
+
+    assert again.status_code == 409
+    assert (form_error(again.text) or "").startswith("This customer was erased at ")
+
+
+async def test_an_erased_customers_redemption_can_still_be_rolled_back(console: SignIn, api: httpx.AsyncClient) -> None:
+    """The books stay whole: an order of an erased customer may still be cancelled."""
+    customer, made, redemption = await redeemed(api)
+    assert (await api.post(f"/api/v1/customers/{customer['id']}/erase", json={"reason": "request"})).status_code == 200
+    admin = await console("admin")
+    done = await admin.client.post(
+        rollback_url(customer, redemption), data={"reason": "refund", "csrf_token": admin.csrf_token}
+    )
+    assert done.status_code == 303
+    assert await used_budget(api, made) == 0.0

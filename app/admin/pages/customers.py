@@ -1,9 +1,10 @@
 """Customers: search them, see one customer's checkouts and redemptions, roll a redemption back (with
-a reason; a whole checkout's rollback is in pages/checkouts.py).
+a reason; a whole checkout's rollback is in pages/checkouts.py), erase a customer (admin keys).
 
 Every query is a service function (customers.service.search, discounts.service.customer_redemptions)
 or the console's list of checkouts (app/admin/checkout_list.py); the rollback is
-discounts.service.rollback, the function the API's rollback route calls.
+discounts.service.rollback and the erasure customers.erasure.erase, the functions the API's routes call.
+An erased customer's page shows its tombstone: its id, its checkouts and redemptions, when it was erased.
 """
 
 from typing import Annotated
@@ -20,9 +21,11 @@ from app.admin.templating import PageNotFound, render
 from app.auth.models import Scope
 from app.core.clock import NowDep
 from app.core.db.session import ReadSessionDep, SessionDep
+from app.customers import erasure
 from app.customers import service as customers_service
-from app.customers.exceptions import CustomerNotFound
+from app.customers.exceptions import CustomerErased, CustomerNotFound
 from app.customers.models import Customer
+from app.customers.schemas import EraseRequest
 from app.discounts import service as discounts_service
 from app.discounts.exceptions import AlreadyRolledBack, RedemptionNotFound
 from app.discounts.schemas import RollbackRequest
@@ -34,6 +37,7 @@ REDEMPTIONS_PER_PAGE = 25
 CHECKOUTS_PER_PAGE = 25
 ROLLED_BACK = "Redemption rolled back."
 REASON_NEEDED = "Say why it is rolled back, for example: order 1234 cancelled."
+ERASE_REASON_NEEDED = "Say why it is erased, for example: erasure request of 2 May, ticket 5521."
 
 
 def may_roll_back(user: ConsoleUser) -> bool:
@@ -53,6 +57,24 @@ async def rollback_allowed(user: EditorDep) -> ConsoleUser:
 
 
 RollbackUserDep = Annotated[ConsoleUser, Depends(rollback_allowed)]
+
+
+def may_erase(user: ConsoleUser) -> bool:
+    """The API's rule for an erasure: an admin key."""
+    return user.principal.allows(Scope.ADMIN)
+
+
+async def erase_allowed(user: EditorDep) -> ConsoleUser:
+    if not may_erase(user):
+        raise ConsoleRefusal(
+            "Not allowed",
+            f"Your key ({' '.join(sorted(user.scopes))}) cannot erase customers: the API allows that to admin "
+            "keys only. Sign in with an admin key to erase one.",
+        )
+    return user
+
+
+EraseUserDep = Annotated[ConsoleUser, Depends(erase_allowed)]
 
 
 def _id(value: str, what: str) -> int:
@@ -91,8 +113,9 @@ async def customer_list(
 
 
 async def load_customer(session: AsyncSession, customer_id: str, *, what: str = "customer") -> Customer:
+    """The customer, or an erased one's tombstone: its checkouts and redemptions stay, and may be rolled back."""
     try:
-        return await customers_service.get(session, customer_id=_id(customer_id, what))
+        return await customers_service.get(session, customer_id=_id(customer_id, what), erased_too=True)
     except CustomerNotFound:
         raise PageNotFound(what) from None
 
@@ -130,6 +153,7 @@ async def customer_page(
             "checkouts_page": checkouts_number,
             "checkouts_has_next": checkouts_number * CHECKOUTS_PER_PAGE < checkout_total,
             "may_roll_back": may_roll_back(user),
+            "may_erase": may_erase(user),
         },
     )
 
@@ -221,3 +245,63 @@ async def rollback(
     except RedemptionNotFound:
         raise PageNotFound(_ROLLBACK) from None
     return RedirectResponse(f"/admin/customers/{customer.id}?{urlencode({'done': ROLLED_BACK})}", status_code=303)
+
+
+@router.get("/customers/{customer_id}/erase")
+async def erase_page(request: Request, user: EraseUserDep, session: ReadSessionDep, customer_id: str) -> Response:
+    return _erase_confirmation(request, await load_customer(session, customer_id))
+
+
+def _erase_confirmation(
+    request: Request,
+    customer: Customer,
+    *,
+    reason: str = "",
+    errors: dict[str, str] | None = None,
+    form_error: str = "",
+    status_code: int = 200,
+) -> Response:
+    return render(
+        request,
+        "customers/erase.html",
+        {"nav": "customers", "customer": customer, "reason": reason, "errors": errors or {}, "form_error": form_error},
+        status_code=status_code,
+    )
+
+
+def erase_form_errors(customer: Customer, reason: str, confirmation: str) -> dict[str, str]:
+    """What is wrong with the erase form: the API's rules for the reason, and the customer's id typed
+    again (an erasure cannot be undone, so it is not one click away)."""
+    errors = {}
+    if not reason.strip():
+        errors["reason"] = ERASE_REASON_NEEDED
+    else:
+        try:
+            EraseRequest(reason=reason)
+        except ValidationError as exc:
+            errors["reason"] = exc.errors()[0]["msg"]
+    if confirmation.strip().removeprefix("#") != str(customer.id):
+        errors["confirmation"] = f"Type the customer's id, {customer.id}, to confirm."
+    return errors
+
+
+@router.post("/customers/{customer_id}/erase", dependencies=[CsrfDep])
+async def erase(
+    request: Request,
+    user: EraseUserDep,
+    session: SessionDep,
+    now: NowDep,
+    customer_id: str,
+    reason: Annotated[str, Form()] = "",
+    confirmation: Annotated[str, Form()] = "",
+) -> Response:
+    customer = await load_customer(session, customer_id)
+    errors = erase_form_errors(customer, reason, confirmation)
+    if errors:
+        return _erase_confirmation(request, customer, reason=reason, errors=errors, status_code=422)
+    try:
+        await erasure.erase(session, customer_id=customer.id, reason=reason.strip(), actor=user.principal, now=now)
+    except CustomerErased as exc:
+        # Someone (another tab, the API) was first: show what is true now.
+        return _erase_confirmation(request, customer, form_error=exc.detail, status_code=409)
+    return RedirectResponse(f"/admin/customers/{customer.id}", status_code=303)
