@@ -5,12 +5,15 @@ PostgreSQL both: one relay, in the test's process.
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.campaigns.models import Campaign
 from app.core.clock import utc_now
 from app.core.db.session import create_sessionmaker
 from app.webhooks import events, schedule, signing
@@ -18,6 +21,7 @@ from app.webhooks.events import EventType
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 from app.webhooks.relay import Relay
 from tests.conftest import Database, make_settings
+from tests.factories import apply, create_campaign, create_customer, iso
 from tests.webhook_receiver import Receiver, add_endpoint, answers, receiving
 
 REDEMPTION = EventType.REDEMPTION_CREATED.value
@@ -337,3 +341,73 @@ async def test_old_events_and_finished_deliveries_are_deleted_after_the_retentio
         kept = (await connection.execute(text("SELECT data FROM webhook_events"))).scalars().all()
     assert kept == ['{"id":2}']
     assert len(await delivery_rows(engine)) == 1
+
+
+MILESTONES = [
+    EventType.CAMPAIGN_BUDGET_THRESHOLD.value,
+    EventType.CAMPAIGN_BUDGET_EXHAUSTED.value,
+    EventType.CAMPAIGN_ENDED.value,
+]
+
+
+async def test_budget_thresholds_and_exhaustion_are_told_once_each(
+    database: Database, engine: AsyncEngine, client: httpx.AsyncClient, relays: list[Relay]
+) -> None:
+    receiver = Receiver(secrets=[])
+    async with receiving(receiver):
+        _, secret = await add_endpoint(engine, receiver.url, events=MILESTONES)
+        receiver.secrets.append(secret)
+        customer = await create_customer(client)
+        campaign = await create_campaign(
+            client, discount_flat=10, discount_percentage=None, total_budget=100, max_usage_per_customer_per_day=100
+        )
+        async with engine.begin() as connection:
+            await connection.execute(
+                update(Campaign).where(Campaign.id == campaign["id"]).values(budget_thresholds="[50, 80]")
+            )
+        relays.append(relay := relay_of(database, engine))
+        await relay.run_once(utc_now())  # nothing spent yet
+        for _ in range(8):
+            assert (await apply(client, campaign["id"], customer["id"])).status_code == 201
+        await relay.run_once(utc_now())
+        await relay.run_once(utc_now())
+        told = [(item.document["type"], item.document["data"].get("threshold_percent")) for item in receiver.received]
+        assert told == [("campaign.budget_threshold", 50), ("campaign.budget_threshold", 80)]
+        data = receiver.received[1].document["data"]
+        assert (data["id"], data["status"]) == (campaign["id"], "active")
+        assert Decimal(str(data["used_budget"])) == 80
+
+        for _ in range(2):
+            assert (await apply(client, campaign["id"], customer["id"])).status_code == 201
+        # A second relay, as another worker would run: it finds nothing left to tell.
+        relays.append(other := relay_of(database, engine))
+        await relay.run_once(utc_now())
+        await other.run_once(utc_now())
+    assert [item.document["type"] for item in receiver.received][2:] == ["campaign.budget_exhausted"]
+    assert receiver.received[2].document["data"]["status"] == "exhausted"
+    assert all(item.verified_with == [0] for item in receiver.received)
+
+
+async def test_campaign_ended_is_sent_when_its_end_date_passes(
+    database: Database, engine: AsyncEngine, client: httpx.AsyncClient, relays: list[Relay]
+) -> None:
+    now = utc_now()
+    clock = MovingClock(now)
+    receiver = Receiver(secrets=[], clock=clock)
+    async with receiving(receiver):
+        _, secret = await add_endpoint(engine, receiver.url, events=MILESTONES)
+        receiver.secrets.append(secret)
+        ends = now + timedelta(hours=2)
+        campaign = await create_campaign(client, end_date=iso(ends))
+        relays.append(relay := relay_of(database, engine))
+        await relay.run_once(now)
+        clock.now = ends - timedelta(seconds=1)
+        await relay.run_once(clock.now)
+        assert receiver.received == []
+        clock.now = ends + timedelta(seconds=1)
+        await relay.run_once(clock.now)
+        clock.now += timedelta(minutes=1)
+        await relay.run_once(clock.now)
+    [ended] = receiver.received
+    assert ended.document["type"] == "campaign.ended" and ended.verified_with == [0]
+    assert (ended.document["data"]["id"], ended.document["data"]["status"]) == (campaign["id"], "ended")
