@@ -14,7 +14,7 @@ class AuditEvent(Base):
     __table_args__ = (Index("ix_audit_events_entity", "entity_type", "entity_id", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    entity_type: Mapped[str] = mapped_column(String(32))  # "campaign" | "customer"
+    entity_type: Mapped[str] = mapped_column(String(32))  # "campaign" | "customer" | "webhook"
     entity_id: Mapped[int] = mapped_column(Integer)
     action: Mapped[str] = mapped_column(String(32))  # created | updated | status_changed | deleted
     actor: Mapped[str] = mapped_column(String(255))
