@@ -7,6 +7,7 @@ so the console refuses exactly what the API refuses, with the same messages. Tex
 translate is passed on as it is, for the schema to refuse in its own words.
 """
 
+import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -89,8 +90,8 @@ def _value(form: Form, name: str, zone: ZoneInfo) -> tuple[bool, Any]:
     text = _text(form, name)
     if name in ("is_targeted", "requires_code"):
         return True, text in ("on", "true", "1")
-    if name == "target_customer_ids":
-        return True, _ids(text)
+    if name in ("target_customer_ids", "budget_thresholds"):
+        return True, _ids(text)  # empty: none (no targets, no threshold events)
     if name == "max_discount_amount" or name == "timezone":
         return True, text or None  # empty: no cap, the store's zone
     if name == "description":
@@ -165,6 +166,7 @@ def new_campaign_form(now: datetime, store_timezone: str) -> dict[str, str]:
         "min_cart_value": "0",
         "max_usage_per_customer_per_day": "1",
         "budget_slices": "1",
+        "budget_thresholds": "80",
         "is_targeted": "",
         "requires_code": "",
         "target_customer_ids": "",
@@ -193,6 +195,7 @@ def campaign_form(campaign: Campaign, target_ids: Sequence[int] | None, store_ti
         "min_cart_value": _money_text(campaign.min_cart_value),
         "max_usage_per_customer_per_day": str(campaign.max_usage_per_customer_per_day),
         "budget_slices": str(campaign.budget_slices),
+        "budget_thresholds": ", ".join(map(str, json.loads(campaign.budget_thresholds))),
         "is_targeted": "on" if campaign.is_targeted else "",
         "requires_code": "on" if campaign.requires_code else "",
         "target_customer_ids": ", ".join(map(str, target_ids or ())),

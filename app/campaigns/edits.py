@@ -5,6 +5,7 @@ checked by the model a create is checked by (`CampaignWrite`), so it obeys the s
 and fails with the same messages.
 """
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,16 @@ class Edit:
 
 
 def stored_fields(campaign: Campaign) -> dict[str, Any]:
-    return {name: getattr(campaign, name) for name in EDITABLE}
+    fields = {name: getattr(campaign, name) for name in EDITABLE}
+    fields["budget_thresholds"] = json.loads(fields["budget_thresholds"])
+    return fields
+
+
+def row_values(campaign: CampaignWrite) -> dict[str, Any]:
+    """The editable fields as the campaign's row stores them (the budget thresholds as JSON text)."""
+    values = {name: getattr(campaign, name) for name in EDITABLE}
+    values["budget_thresholds"] = json.dumps(campaign.budget_thresholds, separators=(",", ":"))
+    return values
 
 
 def merge(stored: Mapping[str, Any], changes: Mapping[str, Any], *, target_count: int) -> Edit:

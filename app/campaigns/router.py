@@ -43,8 +43,7 @@ ValidCampaign = Annotated[Campaign, Depends(valid_campaign)]
 
 
 async def _answer(session: AsyncSession, campaign: Campaign, now: datetime) -> CampaignRead:
-    count, ids = await service.shown_targets(session, campaign_id=campaign.id)
-    return CampaignRead.present(campaign, now, target_count=count, target_customer_ids=ids)
+    return await service.present(session, campaign, now)
 
 
 _ONE_CAMPAIGN = (

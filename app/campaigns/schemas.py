@@ -1,5 +1,6 @@
 """Campaign payloads and the checks a single payload can make on itself."""
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
@@ -16,6 +17,9 @@ from app.core.money import Money, MoneyOut, Percentage, PositiveMoney
 MAX_TARGETS = 1_000_000
 # A single-campaign answer lists the targets in full up to this many; past it, page through /targets.
 TARGETS_SHOWN = 1_000
+# How many budget thresholds a campaign may set (each sends `campaign.budget_threshold` once).
+MAX_BUDGET_THRESHOLDS = 10
+DEFAULT_BUDGET_THRESHOLDS = [80]
 # Validation context key: how many stored targets an edit keeps when it does not name target_customer_ids.
 KEPT_TARGETS = "kept_targets"
 
@@ -77,6 +81,11 @@ _CAP_DOC = "The cap on one discount; null: none"
 _TIMEZONE_DOC = "IANA zone where the daily limit's day starts; null: STORE_TIMEZONE"
 _TARGETED_DOC = "true: only the customers in target_customer_ids get the discount"
 _TARGETS_DOC = "The customers of a targeted campaign (ids of existing customers); empty otherwise"
+_THRESHOLDS_DOC = (
+    f"Percentages of total_budget (whole numbers, 1 to 100, distinct; at most {MAX_BUDGET_THRESHOLDS}): when "
+    "spending crosses one, a `campaign.budget_threshold` webhook event is sent, once. Answered ascending; "
+    "[] sends none"
+)
 _SLICES_DOC = (
     f"How many rows (1 to {MAX_BUDGET_SLICES}) the budget is split into. 1 keeps every checkout of the campaign in "
     "one queue; a hot campaign (hundreds of checkouts a second) spreads them over this many, each customer "
@@ -118,11 +127,21 @@ class CampaignWrite(RequestModel):
     budget_slices: Annotated[int, Field(ge=1, le=MAX_BUDGET_SLICES, strict=True)] = Field(
         default=1, description=_SLICES_DOC
     )
+    budget_thresholds: Annotated[
+        list[Annotated[int, Field(ge=1, le=100, strict=True)]], Field(max_length=MAX_BUDGET_THRESHOLDS)
+    ] = Field(default=DEFAULT_BUDGET_THRESHOLDS, description=_THRESHOLDS_DOC)
 
     @field_validator("target_customer_ids")
     @classmethod
     def _distinct(cls, ids: list[Id]) -> list[Id]:
         return sorted(set(ids))
+
+    @field_validator("budget_thresholds")
+    @classmethod
+    def _distinct_thresholds(cls, thresholds: list[int]) -> list[int]:
+        if len(set(thresholds)) != len(thresholds):
+            raise ValueError("each budget threshold may be given once")
+        return sorted(thresholds)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Self:
@@ -206,6 +225,9 @@ class CampaignSummary(ResponseModel):
     used_budget: MoneyOut
     remaining_budget: MoneyOut
     budget_slices: int = Field(description="How many rows the budget is split into (used_budget is their sum)")
+    budget_thresholds: list[int] = Field(
+        description="The percentages of total_budget whose crossing sends `campaign.budget_threshold`, ascending"
+    )
     max_usage_per_customer_per_day: int
     min_cart_value: MoneyOut
     max_discount_amount: MoneyOut | None
@@ -217,6 +239,11 @@ class CampaignSummary(ResponseModel):
     version: int = Field(description="The terms' version: every edit bumps it, checkouts never do")
     created_at: datetime
     updated_at: datetime = Field(description="When the campaign was last edited (checkouts do not change it)")
+
+    @field_validator("budget_thresholds", mode="before")
+    @classmethod
+    def _stored_thresholds(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value  # the row keeps them as JSON text
 
     @classmethod
     def present(cls, campaign: Campaign, now: datetime, **extra: Any) -> Self:

@@ -23,11 +23,13 @@ from app.campaigns import edits, slices
 from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
-from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate
+from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignRead
 from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
 from app.core.http.errors import ValidationFailed
 from app.core.money import ZERO
 from app.customers import service as customers_service
+from app.webhooks import events
+from app.webhooks.events import EventType
 
 # Ids per statement: under every driver's parameter limit (SQLite and asyncpg: 32,766).
 _CHUNK = 5000
@@ -91,12 +93,16 @@ async def count_targets(session: AsyncSession, *, campaign_id: int) -> int:
     return await session.scalar(_target_count_of(campaign_id)) or 0
 
 
-async def shown_targets(session: AsyncSession, *, campaign_id: int) -> tuple[int, list[int] | None]:
-    """How many targets the campaign has and, up to TARGETS_SHOWN of them, their ids (else None)."""
-    count = await count_targets(session, campaign_id=campaign_id)
+async def shown_targets(
+    session: AsyncSession, *, campaign_id: int, count: int | None = None
+) -> tuple[int, list[int] | None]:
+    """How many targets the campaign has and, up to TARGETS_SHOWN of them, their ids (else None).
+    `count`: how many it has, when the caller has just counted them."""
+    if count is None:
+        count = await count_targets(session, campaign_id=campaign_id)
     if count > TARGETS_SHOWN:
         return count, None
-    return count, list(await session.scalars(_targets_in_order(campaign_id)))
+    return count, list(await session.scalars(_targets_in_order(campaign_id))) if count else []
 
 
 def _targets_in_order(campaign_id: int) -> Select[int]:
@@ -122,14 +128,31 @@ async def create(
     session: AsyncSession, *, data: CampaignCreate, actor: Principal, now: datetime, max_targets: int
 ) -> Campaign:
     await _check_targets(session, data.target_customer_ids, max_targets)
-    fields = {name: getattr(data, name) for name in edits.EDITABLE}
-    campaign = Campaign(**fields, used_budget=ZERO, created_at=now, updated_at=now)
+    campaign = Campaign(**edits.row_values(data), used_budget=ZERO, created_at=now, updated_at=now)
     session.add(campaign)
     await session.flush()
     await slices.lay_out(await session.connection(), campaign.id, data.total_budget, data.budget_slices)
     await _add_targets(session, campaign.id, data.target_customer_ids)
     await _audit(session, campaign, "created", snapshot(campaign, len(data.target_customer_ids)), actor, now)
+    await _tell(session, EventType.CAMPAIGN_CREATED, campaign, now, target_count=len(data.target_customer_ids))
     return campaign
+
+
+async def present(
+    session: AsyncSession, campaign: Campaign, now: datetime, *, target_count: int | None = None
+) -> CampaignRead:
+    """The campaign as the API answers it (and its webhook events tell of it). `target_count`: as in
+    `shown_targets`."""
+    count, ids = await shown_targets(session, campaign_id=campaign.id, count=target_count)
+    return CampaignRead.present(campaign, now, target_count=count, target_customer_ids=ids)
+
+
+async def _tell(
+    session: AsyncSession, event_type: EventType, campaign: Campaign, now: datetime, *, target_count: int | None = None
+) -> None:
+    """Write the change's webhook event, in its transaction: here, so the API and the console both do."""
+    read = await present(session, campaign, now, target_count=target_count)
+    await events.emit(session, event_type, read, now=now)
 
 
 async def _audit(
@@ -217,8 +240,8 @@ async def update(
         # The slices are locked (in _lock_for_edit): their allotments add up to the new total again.
         await slices.lay_out(await session.connection(), campaign.id, data.total_budget, data.budget_slices)
     before = snapshot(campaign, target_count)
-    for name in edits.EDITABLE:
-        setattr(campaign, name, getattr(data, name))
+    for name, value in edits.row_values(data).items():
+        setattr(campaign, name, value)
     if edit.target_customer_ids is not None:
         await _replace_targets(session, campaign.id, edit.target_customer_ids)
         target_count = len(edit.target_customer_ids)
@@ -229,6 +252,7 @@ async def update(
         _edited(campaign, now)
         await session.flush()
         await _audit(session, campaign, "updated", changed, actor, now)
+        await _tell(session, EventType.CAMPAIGN_UPDATED, campaign, now, target_count=target_count)
     return campaign
 
 
@@ -242,6 +266,7 @@ async def set_paused(
         _edited(campaign, now)
         await session.flush()
         await _audit(session, campaign, "status_changed", changes, actor, now)
+        await _tell(session, EventType.CAMPAIGN_PAUSED if paused else EventType.CAMPAIGN_RESUMED, campaign, now)
     return campaign
 
 
@@ -260,6 +285,10 @@ async def delete(session: AsyncSession, *, campaign_id: int, actor: Principal, n
     await audit_service.record(
         session, entity_type="campaign", entity_id=campaign_id, action="deleted", actor=actor, changes={}, now=now
     )
+    # The campaign as it was last answered, deleted (the row stays: its redemptions still name it).
+    campaign = await session.get(Campaign, campaign_id, populate_existing=True)
+    assert campaign is not None
+    await _tell(session, EventType.CAMPAIGN_DELETED, campaign, now)
 
 
 async def _lock_for_edit(session: AsyncSession, campaign: Campaign) -> None:

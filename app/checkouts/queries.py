@@ -28,7 +28,7 @@ from BEGIN on, runs the same guards and writes one by one.
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -38,6 +38,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Text,
     and_,
     bindparam,
     cast,
@@ -68,6 +69,10 @@ from app.core.money import ZERO
 from app.customers.models import Customer
 from app.discounts.models import DailyUsage, Redemption, RedemptionStatus
 from app.discounts.rules import CodeState
+from app.discounts.schemas import RedemptionRead
+from app.webhooks import events
+from app.webhooks.events import EventType
+from app.webhooks.models import WebhookEvent
 
 # Parameter names are never column names: in an UPDATE or INSERT, SQLAlchemy would take them as new values.
 _CUSTOMER = bindparam("customer", type_=Integer)
@@ -369,6 +374,17 @@ class Use:
             "status": RedemptionStatus.APPLIED.value,
         }
 
+    @cached_property
+    def _answered(self) -> RedemptionRead:
+        """The redemption as the API answers it, but for its id (not known before it is written)."""
+        return RedemptionRead.model_validate(
+            {**self.redemption(), "id": 0, "rolled_back_at": None, "rollback_reason": None}
+        )
+
+    def answer(self, redemption_id: int) -> RedemptionRead:
+        """The redemption written, as the API answers it (and its `redemption.created` event tells)."""
+        return self._answered.model_copy(update={"id": redemption_id})
+
     def parameters(self) -> dict[str, Any]:
         return {
             "campaign": self.terms.id,
@@ -380,7 +396,14 @@ class Use:
             "amount": self.amount,
             "now": self.now,
             **{f"new_{name}": value for name, value in self.redemption().items()},
+            # Its `redemption.created` event: the answer but for the id, which the outbox row takes from the
+            # redemption's row as it is written (`subject_id`; app.webhooks.events.body puts it in `data`).
+            "new_event_id": events.new_event_id(),
+            "new_event_data": self._answered.model_dump_json(exclude=_ID),
         }
+
+
+_ID = {"id"}
 
 
 # What a new redemption's row holds: every column but its id and what a rollback sets (`Use.redemption`).
@@ -395,6 +418,11 @@ _NEW_REDEMPTION = {
 _LIMIT = bindparam("limit", type_=Integer)
 _AMOUNT = bindparam("amount", type_=Cents())
 _CODE_REF = bindparam("code_ref", type_=Integer)
+# The new redemption's `redemption.created` row in the outbox, written with it (app.webhooks.events).
+_EVENT_COLUMNS = ["event_id", "type", "data", "subject_id", "created_at"]
+_EVENT_ID = bindparam("new_event_id", type_=String)
+_EVENT_TYPE = literal(EventType.REDEMPTION_CREATED.value, String)
+_EVENT_DATA = bindparam("new_event_data", type_=Text)
 
 # The guards, each read under a row lock on PostgreSQL: still the terms priced and still running (the
 # campaign's row FOR SHARE: edits wait for it, other checkouts do not); a slice of the budget that holds
@@ -503,6 +531,13 @@ def _write_in_one_statement() -> Any:
         .cte("recorded")
     )
     was_recorded = exists(select(recorded.c.id))
+    # The event of the redemption, only when it is recorded: a guard that fails writes no event either.
+    told = (
+        postgresql.insert(WebhookEvent)
+        .from_select(_EVENT_COLUMNS, select(_EVENT_ID, _EVENT_TYPE, _EVENT_DATA, recorded.c.id, _NOW))
+        .returning(WebhookEvent.id)
+        .cte("told")
+    )
     code_taken = _take_code_use(select(code.c.id)).where(was_recorded).returning(DiscountCode.id).cte("code_taken")
     taken_from = select(budget.c.slice).scalar_subquery()
     spent = _take_budget(taken_from).where(was_recorded).returning(_SLICES.slice).cte("spent")
@@ -510,6 +545,7 @@ def _write_in_one_statement() -> Any:
         select(recorded.c.id).scalar_subquery().label("redemption_id"),
         exists(select(spent.c.slice)).label("spent"),
         exists(select(code_taken.c.id)).label("code_taken"),
+        exists(select(told.c.id)).label("told"),
         # Why nothing was written, when it was not: the terms changed, or no single slice holds the amount.
         exists(select(terms.c.id)).label("terms_hold"),
         exists(select(budget.c.slice)).label("slice_holds"),
@@ -534,6 +570,9 @@ _COUNT_USE_SQLITE = _count_use(sqlite.insert)
 _RECORD_SQLITE = sqlite.insert(Redemption).values(_NEW_REDEMPTION).returning(Redemption.id)
 _TAKE_BUDGET_SQLITE = _take_budget(bindparam("slice_no", type_=Integer)).returning(_SLICES.slice)
 _TAKE_CODE_USE_SQLITE = _take_code_use([_CODE_REF])
+_TELL_SQLITE = insert(WebhookEvent).from_select(
+    _EVENT_COLUMNS, select(_EVENT_ID, _EVENT_TYPE, _EVENT_DATA, bindparam("redemption_id", type_=Integer), _NOW)
+)
 
 
 async def write_use(connection: AsyncConnection, use: Use) -> int | None:
@@ -559,7 +598,7 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
                 await connection.execute(_BACK_TO_SAVEPOINT)
             return None
         # The guards held under their locks, so the writes they allowed cannot have missed.
-        if not row.spent or (use.code is not None and not row.code_taken):
+        if not row.spent or not row.told or (use.code is not None and not row.code_taken):
             raise RuntimeError(f"a checkout's writes went astray after its guards held: {row}")
         return int(row.redemption_id)
     guards = (await connection.execute(_GUARDS_SQLITE, parameters)).one()
@@ -579,6 +618,7 @@ async def write_use(connection: AsyncConnection, use: Use) -> int | None:
         raise RuntimeError(f"a checkout's budget slice {slice_no} did not hold {use.amount} after its guard did")
     if use.code is not None:
         await connection.execute(_TAKE_CODE_USE_SQLITE, parameters)
+    await connection.execute(_TELL_SQLITE, {**parameters, "redemption_id": redemption_id})
     return redemption_id
 
 

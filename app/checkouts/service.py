@@ -42,6 +42,8 @@ from app.discounts.exceptions import AlreadyRolledBack, refused
 from app.discounts.models import Redemption, RedemptionStatus
 from app.discounts.rules import Asked, Priced, Reason, Refusal
 from app.discounts.schemas import AvailableDiscount, AvailableRequest, RedemptionRead
+from app.webhooks import events
+from app.webhooks.events import EventType
 
 logger = logging.getLogger("app.checkouts")
 
@@ -210,12 +212,6 @@ async def _customer_id(connection: Any, customer: CustomerRef, found: int | None
     return (await customers_service.first_sight(connection, external_id=customer.external_id, now=now))[0]
 
 
-def _redemption(use: Use, redemption_id: int) -> RedemptionRead:
-    return RedemptionRead.model_validate(
-        {**use.redemption(), "id": redemption_id, "rolled_back_at": None, "rollback_reason": None}
-    )
-
-
 async def apply(
     connection: Any,
     *,
@@ -258,9 +254,10 @@ async def apply(
             priced.result,
             now,
         )
+        # Writes its `redemption.created` event too, in the same statement.
         redemption_id = await queries.write_use(connection, use)
         if redemption_id is not None:
-            return _redemption(use, redemption_id)
+            return use.answer(redemption_id)
     raise AssertionError("unreachable: _attempts raises after the last")
 
 
@@ -289,7 +286,6 @@ async def create(
             rejected=json.dumps([entry.model_dump(mode="json") for entry in _rejected(priced.rejected)]),
             now=now,
         )
-        written: list[RedemptionRead] = []
         # In campaign id order: two checkouts of the same two campaigns lock them in the same order.
         for discount in sorted(priced.discounts, key=lambda discount: discount.terms.id):
             use = Use(
@@ -303,13 +299,15 @@ async def create(
                 now,
                 checkout_id,
             )
-            redemption_id = await queries.write_use(connection, use)
-            if redemption_id is None:
+            # Each redemption's `redemption.created` event is written with it, under the savepoint.
+            if await queries.write_use(connection, use) is None:
                 break
-            written.append(_redemption(use, redemption_id))
         else:
             await savepoint.commit()
-            return await get(session, checkout_id=checkout_id)
+            created = await get(session, checkout_id=checkout_id)
+            await events.emit(session, EventType.CHECKOUT_CREATED, created, now=now)
+            return created
+        # A guard failed: the checkout, the redemptions written before it and their events all go.
         await savepoint.rollback()
     raise AssertionError("unreachable: _attempts raises after the last")
 
@@ -362,7 +360,9 @@ async def rollback(session: AsyncSession, *, checkout_id: int, reason: str | Non
     checkout.rolled_back_at = now
     checkout.rollback_reason = reason
     await session.flush()
-    return _answer(checkout, rows)
+    rolled_back = _answer(checkout, rows)
+    await events.emit(session, EventType.CHECKOUT_ROLLED_BACK, rolled_back, now=now)
+    return rolled_back
 
 
 async def available(

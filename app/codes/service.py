@@ -16,6 +16,8 @@ from app.codes import rules
 from app.codes.exceptions import CodeNotFound, CodeTaken, KeyspaceTooSmall
 from app.codes.models import DiscountCode
 from app.core.db.session import insert_for, short_read
+from app.webhooks import events
+from app.webhooks.events import EventType
 
 # Codes per INSERT: 5 values each, well under every driver's parameter limit (32,766).
 GENERATE_CHUNK = 5000
@@ -93,6 +95,8 @@ async def generate(
             raise RuntimeError(f"could not draw {left} more distinct codes from {pattern!r}")
     changes = {"batch_id": batch_id, "count": count, "pattern": pattern, "max_redemptions": max_redemptions}
     await _audit(session, campaign_id, "codes_generated", changes, actor, now)
+    # The batch, never its codes: a payload holds no secret, and a code is one until it is handed out.
+    await events.emit(session, EventType.CODES_GENERATED, {"campaign_id": campaign_id, **changes}, now=now)
     return batch_id
 
 

@@ -19,6 +19,8 @@ from app.customers import service as customers_service
 from app.discounts.exceptions import AlreadyRolledBack, RedemptionNotFound
 from app.discounts.models import DailyUsage, Redemption, RedemptionStatus
 from app.discounts.schemas import RedemptionRead
+from app.webhooks import events
+from app.webhooks.events import EventType
 
 
 async def usage(
@@ -113,6 +115,8 @@ async def give_back(
     (wherever it is spent: `slices.given_back`), the use to its code and to the day it counted against.
     The redemptions must be locked by the caller (read with `for_update`) and applied.
 
+    Each writes its `redemption.rolled_back` event.
+
     Rows are locked in the checkout's order, campaign by campaign id (its row FOR SHARE, then its slices in
     slice order), then its code, then the day's use, so a rollback and a checkout never deadlock.
     """
@@ -141,4 +145,5 @@ async def give_back(
             .values(uses=DailyUsage.uses - 1)
             .execution_options(synchronize_session=False)
         )
+        await events.emit(session, EventType.REDEMPTION_ROLLED_BACK, RedemptionRead.model_validate(redemption), now=now)
     await session.flush()

@@ -23,6 +23,7 @@ def make_campaign(**overrides: Any) -> Campaign:
         "total_budget": Decimal("10000.00"),
         "used_budget": Decimal("0.00"),
         "budget_slices": 1,
+        "budget_thresholds": "[80]",
         "max_usage_per_customer_per_day": 1,
         "min_cart_value": Decimal("100.00"),
         "max_discount_amount": Decimal("500.00"),
