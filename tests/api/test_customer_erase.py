@@ -284,3 +284,21 @@ def get_urls(app: FastAPI, ids: dict[str, int]) -> list[str]:
         if all(name in ids for name in names):
             urls.add(_PARAMETER.sub(lambda match: str(ids[match.group(1)]), path))
     return sorted(urls)
+
+
+async def test_an_erased_customers_orders_can_still_be_read_and_rolled_back(client: httpx.AsyncClient) -> None:
+    customer = await create_customer(client)
+    campaign = await create_campaign(client, max_usage_per_customer_per_day=2)
+    checkout = (await client.post("/api/v1/checkouts/", json={"customer_id": customer["id"], "cart_value": 500})).json()
+    applied = (await apply(client, campaign["id"], customer["id"])).json()
+    await erase(client, customer["id"])
+
+    read = await client.get(f"/api/v1/discounts/redemptions/{applied['id']}")
+    refunds = [
+        await client.post(f"/api/v1/discounts/redemptions/{applied['id']}/rollback", json={"reason": "refund"}),
+        await client.post(f"/api/v1/checkouts/{checkout['id']}/rollback", json={"reason": "refund"}),
+    ]
+
+    assert read.status_code == 200 and read.json()["customer_id"] == customer["id"]
+    assert [answer.status_code for answer in refunds] == [200, 200]
+    assert (await client.get(f"/api/v1/campaigns/{campaign['id']}")).json()["used_budget"] == 0
