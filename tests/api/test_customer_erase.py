@@ -1,6 +1,7 @@
 """Erasing a customer: its name, email and external id are gone for good, from every table and every
 answer; its redemptions, checkouts and the budgets stay exactly as they were, tied to a tombstone."""
 
+import asyncio
 import json
 import re
 from typing import Any
@@ -302,3 +303,26 @@ async def test_an_erased_customers_orders_can_still_be_read_and_rolled_back(clie
     assert read.status_code == 200 and read.json()["customer_id"] == customer["id"]
     assert [answer.status_code for answer in refunds] == [200, 200]
     assert (await client.get(f"/api/v1/campaigns/{campaign['id']}")).json()["used_budget"] == 0
+
+
+async def test_erasures_and_edits_at_once_erase_once_and_leave_no_trace(
+    client: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    """The customer's row is locked first: an edit racing the erasure lands before it (and is erased
+    with the rest) or after it (and is refused with 410); of several erasures one wins."""
+    customer = await create_customer(client, name=NAME, email=OLD_EMAIL)
+    url = f"/api/v1/customers/{customer['id']}"
+
+    answers = await asyncio.gather(
+        *(erase(client, customer["id"]) for _ in range(4)),
+        *(client.patch(url, json={"email": EMAIL, "external_id": f"{EXTERNAL_ID}-{n}"}) for n in range(4)),
+    )
+
+    erasures, edits = answers[:4], answers[4:]
+    assert sorted(answer.status_code for answer in erasures) == [200, 410, 410, 410]
+    assert all(answer.status_code in (200, 409, 410) for answer in edits), [a.text for a in edits]
+    assert [line for line in (await every_text(engine)).splitlines() if found_traces(line)] == []
+    async with async_sessionmaker(engine)() as session:
+        erased = await session.scalars(select(AuditEvent.id).where(AuditEvent.action == "erased"))
+        events = await session.scalars(select(WebhookEvent.id).where(WebhookEvent.type == "customer.erased"))
+        assert (len(erased.all()), len(events.all())) == (1, 1)
