@@ -39,6 +39,11 @@ FLASH_MESSAGES = frozenset(
         "Code added.",
         "Codes generated.",
         "Code retired.",
+        "Webhook endpoint deleted.",
+        "Webhook endpoint enabled.",
+        "Webhook endpoint disabled.",
+        "Test event queued: the relay sends it within seconds.",
+        "Delivery queued again.",
     }
 )
 
