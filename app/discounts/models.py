@@ -4,7 +4,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.clock import utc_now
@@ -28,6 +28,16 @@ class Redemption(Base):
         # chart of a campaign with 50,000 redemptions costs an index range, not 50,000 row lookups.
         Index("ix_redemptions_campaign_burn", "campaign_id", "created_at", "status", "discount_amount"),
         Index("ix_redemptions_recent", "created_at", "campaign_id", "status", "discount_amount"),
+        # The redemption report's rollbacks per day (app/reports/queries.py): only rolled-back rows, so an
+        # apply never writes to it; it holds what the report sums, so it is read alone.
+        Index(
+            "ix_redemptions_rolled_back",
+            "rolled_back_at",
+            "campaign_id",
+            "discount_amount",
+            postgresql_where=text("rolled_back_at IS NOT NULL"),
+            sqlite_where=text("rolled_back_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -1,5 +1,154 @@
 """/api/v1/reports: what finance reads, as JSON or CSV."""
 
-from fastapi import APIRouter
+import re
+from collections.abc import AsyncIterator, Iterable
+from datetime import date
+from typing import Annotated, Any
 
-router = APIRouter(prefix="/reports", tags=["reports"])
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
+
+from app.auth.dependencies import access
+from app.auth.models import Scope
+from app.campaigns.exceptions import CampaignNotFound
+from app.core.clock import NowDep
+from app.core.config import SettingsDep
+from app.core.db.session import ReadSessionDep
+from app.core.http.csv_export import Cells, csv_content, csv_download, prefers_csv
+from app.core.http.errors import ValidationFailed, error_responses
+from app.core.http.exact_json import ExactJsonRoute
+from app.core.http.schemas import QueryId
+from app.reports import service
+from app.reports.exceptions import ReportRangeInvalid
+from app.reports.period import DEFAULT_DAYS, EARLIEST_DAY, LATEST_DAY, Period
+from app.reports.schemas import CSV_COLUMNS, ReportRow, ReportRowRead
+
+router = APIRouter(prefix="/reports", tags=["reports"], route_class=ExactJsonRoute)
+
+_READ = Depends(access("read", Scope.READ))
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def iso_date_string(value: Any) -> Any:
+    """Only `YYYY-MM-DD` is a day: not `20260101`, a time, or seconds since 1970."""
+    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
+        raise PydanticCustomError("date_type", "Input should be a date written YYYY-MM-DD, such as 2026-01-31")
+    return value
+
+
+def within_bounds(day: date) -> date:
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise PydanticCustomError(
+            "date_out_of_range",
+            "Input should be a day from {first} to {last}",
+            {"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()},
+        )
+    return day
+
+
+StoreDay = Annotated[date, BeforeValidator(iso_date_string), AfterValidator(within_bounds)]
+From = Annotated[
+    StoreDay | None,
+    Query(
+        alias="from",
+        description=f"The first store day, inclusive (YYYY-MM-DD). Default: {DEFAULT_DAYS - 1} days before `to`.",
+    ),
+]
+To = Annotated[
+    StoreDay | None, Query(alias="to", description="The last store day, inclusive (YYYY-MM-DD). Default: today.")
+]
+CampaignFilter = Annotated[QueryId | None, Query(description="Only this campaign's rows (a deleted one's too)")]
+
+_RULES = (
+    "One row per campaign and store day (STORE_TIMEZONE), ordered by day, then campaign_id; a day without "
+    "redemptions or rollbacks has no row. A redemption counts on the store day it was made, a rollback on "
+    "the store day it happened, so a closed day's row never changes; `discount_total` is the money given "
+    "that day net of that day's rollbacks, and summed over all days it equals the campaigns' used budgets. "
+    "`from` after `to` is 422 `report_range_invalid`. See docs/reports.md."
+)
+_ERRORS = error_responses(CampaignNotFound, ReportRangeInvalid, ValidationFailed)
+
+
+def _cells(row: ReportRow) -> Cells:
+    return (*row[:5], f"{row.discount_total:.2f}", f"{row.cart_total:.2f}", row.customers)
+
+
+async def _asked(
+    session: ReadSessionDep,
+    now: NowDep,
+    settings: SettingsDep,
+    first: From = None,
+    last: To = None,
+    campaign_id: CampaignFilter = None,
+) -> tuple[Period, int | None]:
+    period = service.period_asked(first, last, now=now, timezone=settings.store_timezone)
+    if campaign_id is not None:
+        await service.check_campaign(session, campaign_id=campaign_id)
+    return period, campaign_id
+
+
+Asked = Annotated[tuple[Period, int | None], Depends(_asked)]
+
+
+def _csv(request: Request, asked: tuple[Period, int | None]) -> StreamingResponse:
+    period, campaign_id = asked
+
+    async def chunks() -> AsyncIterator[Iterable[Cells]]:
+        async for rows in service.report(
+            request.app.state.read_sessionmaker,
+            period=period,
+            timezone=request.app.state.settings.store_timezone,
+            campaign_id=campaign_id,
+        ):
+            yield map(_cells, rows)
+
+    named = f"-campaign-{campaign_id}" if campaign_id is not None else ""
+    filename = f"redemptions{named}-{period.first}-{period.last}.csv"
+    return csv_download(CSV_COLUMNS, chunks(), filename=filename)
+
+
+@router.get(
+    "/redemptions",
+    response_model=list[ReportRowRead],
+    dependencies=[_READ],
+    responses={
+        200: {
+            "description": "The rows: JSON by default, CSV (header line, money with two decimals) for "
+            "`Accept: text/csv`",
+            "content": csv_content(),
+        },
+        **_ERRORS,
+    },
+    description=f"{_RULES} Send `Accept: text/csv` (or use .../redemptions.csv) for CSV, streamed.",
+)
+async def redemption_report(request: Request, asked: Asked) -> Any:
+    if prefers_csv(request.headers.get("accept")):
+        return _csv(request, asked)
+    period, campaign_id = asked
+    rows = await service.all_rows(
+        request.app.state.read_sessionmaker,
+        period=period,
+        timezone=request.app.state.settings.store_timezone,
+        campaign_id=campaign_id,
+    )
+    return [ReportRowRead.of(row) for row in rows]
+
+
+@router.get(
+    "/redemptions.csv",
+    response_class=StreamingResponse,
+    dependencies=[_READ],
+    responses={
+        200: {
+            "description": f"The rows as CSV, streamed in constant memory: a header line ({', '.join(CSV_COLUMNS)}), "
+            "one line per row, money with two decimals",
+            "content": csv_content(),
+        },
+        **_ERRORS,
+    },
+    description=f"The same report as CSV. {_RULES}",
+)
+async def redemption_report_csv(request: Request, asked: Asked) -> StreamingResponse:
+    return _csv(request, asked)
