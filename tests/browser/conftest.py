@@ -73,9 +73,9 @@ def _create_key(database_url: str, secret: str, name: str, scope: str) -> str:
 
 
 @contextmanager
-def running_console(directory: Path) -> Iterator[Console]:
+def running_console(directory: Path, **env: str) -> Iterator[Console]:
     """A migrated SQLite database in `directory`, three keys, and the service on it (one worker: SQLite;
-    rate limits off, live_server's default; a revoked key shows at once)."""
+    rate limits off, live_server's default; a revoked key shows at once), with `env` set on top."""
     database_path = directory / "console.db"
     database_url = f"sqlite:///{database_path}"
     # In a thread of its own: migrating calls asyncio.run(), which cannot run in this thread while
@@ -89,7 +89,7 @@ def running_console(directory: Path) -> Iterator[Console]:
     server = LiveServer(
         database_url=database_url,
         workers=1,
-        env={"API_KEY_SECRET": secret, "API_KEY_CACHE_SECONDS": "0", "STORE_TIMEZONE": "Europe/Berlin"},
+        env={"API_KEY_SECRET": secret, "API_KEY_CACHE_SECONDS": "0", "STORE_TIMEZONE": "Europe/Berlin", **env},
     )
     server.start()
     try:
