@@ -22,7 +22,8 @@ Two kinds of request, by path:
   A quote's codes are in the script as literals (the shared code's key), as pgbench sends them.
 
 Variables it fills: customer, campaign, cart, delivery (from the body), now, today, expires (the
-clock), amount (priced). A script that needs another (mixed_apply's :idem) is refused at start.
+clock), amount (priced), event (a new webhook event id). A script that needs another (mixed_apply's
+:idem) is refused at start.
 
 Run it alone, for a look:
     python -m bench.bare_handler --script apply --database-url postgresql://.../bench_base_... --port 8001
@@ -32,6 +33,7 @@ import argparse
 import json
 import os
 import re
+import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -52,7 +54,8 @@ POOL_SIZE = "BENCH_BARE_POOL_SIZE"
 DEFAULT_POOL_SIZE = 16  # the service's DB_POOL_SIZE in the bench (bench/service.py)
 # Its connections' application_name: the bench counts them to know every worker's pool is open.
 APPLICATION_NAME = "bench-bare-handler"
-FILLED = frozenset({"customer", "campaign", "cart", "delivery", "now", "today", "expires", "amount"})
+# `event`: the id of the webhook event an apply writes, new for each (bench/recorder.py `event_variables`).
+FILLED = frozenset({"customer", "campaign", "cart", "delivery", "now", "today", "expires", "amount", "event"})
 CENT = Decimal("0.01")
 # Statements sent as plain commands (simple protocol, no result row): transaction control and the
 # pool's empty pre-ping statement, if the script holds one.
@@ -125,8 +128,10 @@ class Handler:
     statements: list[Statement]
     pool: asyncpg.Pool | None = None
     _needs_amount: int = field(default=-1)
+    _tells: bool = False
 
     def __post_init__(self) -> None:
+        self._tells = any("event" in s.names for s in self.statements)
         # The first statement that takes :amount is the write; the row read before it is the view.
         self._needs_amount = next((i for i, s in enumerate(self.statements) if "amount" in s.names), -1)
 
@@ -149,6 +154,8 @@ class Handler:
     async def _run(self, connection: asyncpg.Connection, values: dict[str, Any]) -> tuple[Any, list[Any]]:
         """Every statement in order; returns the view's row (for an apply) and the last statement's rows."""
         view, rows = None, []
+        if self._tells:  # unique in the outbox, as the service's are
+            values["event"] = f"evt_{secrets.token_hex(13)}"
         for index, statement in enumerate(self.statements):
             if statement.plain:
                 await connection.execute(statement.sql)

@@ -158,8 +158,24 @@ async def record(database: BenchDatabase, recording: Recording, *, serial: int) 
         "expires": now + timedelta(hours=24),
         "key_prefix": database.keys.checkout_prefix,
         "idem": stored_key(database.keys.checkout_prefix, "bench-sql-recorded") if recording.idempotent else None,
+        **event_variables(recorder.sent),
     }
     return Recorded(recording, recorder.sent, {name: value for name, value in variables.items() if value is not None})
+
+
+EVENT_ID_PREFIX = "evt_"
+
+
+def event_variables(sent: list[Sent]) -> dict[str, str]:
+    """The webhook events' ids the request wrote (each unique in the outbox), in the order sent, as
+    variables `event`, `event_2`, ...: a script draws new ones for every transaction (bench/sql.py)."""
+    ids = dict.fromkeys(
+        value
+        for statement in sent
+        for value in statement.params
+        if isinstance(value, str) and value.startswith(EVENT_ID_PREFIX)
+    )
+    return {("event" if number == 1 else f"event_{number}"): id_ for number, id_ in enumerate(ids, 1)}
 
 
 def _spent(answer: dict[str, Any]) -> Decimal | None:

@@ -77,6 +77,8 @@ def render(recorded: Recorded) -> str:
         "-- Variables set by the bench (-D): customer_first customer_last campaign_first campaign_last "
         "now today expires key_prefix",
         *recorded.recording.header,
+        # A webhook event's id is unique in the outbox: a new one for every transaction.
+        *(f"\\set {name} random(1, 9000000000000000000)" for name in variables if name.startswith("event")),
         *(_as_script_statement(sent, variables) for sent in recorded.sent),
     ]
     return "\n".join(lines) + "\n"

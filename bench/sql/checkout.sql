@@ -6,11 +6,14 @@
 \set cart random(10000, 99999) / 100.0
 \set delivery random(500, 1999) / 100.0
 \set amount random(100, 2000) / 100.0
+\set event random(1, 9000000000000000000)
+\set event_2 random(1, 9000000000000000000)
+\set event_3 random(1, 9000000000000000000)
 BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT who.customer_id, candidate.id, candidate.version, candidate.name, candidate.discount_type, candidate.discount_percentage, candidate.discount_flat, candidate.start_date, candidate.end_date, candidate.total_budget, candidate.used_budget, candidate.max_usage_per_customer_per_day, candidate.min_cart_value, candidate.max_discount_amount, candidate.is_targeted, candidate.is_paused, candidate.requires_code, candidate.timezone, candidate.deleted_at, candidate.budget_slices, candidate.uses, candidate.is_target, candidate.code_id, candidate.code_text, candidate.code_key, candidate.code_max, candidate.code_used, candidate.code_retired 
 FROM (SELECT (SELECT customers.id 
 FROM customers 
-WHERE customers.id = :customer::INTEGER) AS customer_id) AS who LEFT OUTER JOIN (SELECT campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, spent.used AS used_budget, campaigns.max_usage_per_customer_per_day AS max_usage_per_customer_per_day, campaigns.min_cart_value AS min_cart_value, campaigns.max_discount_amount AS max_discount_amount, campaigns.is_targeted AS is_targeted, campaigns.is_paused AS is_paused, campaigns.requires_code AS requires_code, campaigns.timezone AS timezone, campaigns.deleted_at AS deleted_at, campaigns.budget_slices AS budget_slices, (SELECT daily_usages.uses 
+WHERE customers.id = :customer::INTEGER AND customers.erased_at IS NULL) AS customer_id) AS who LEFT OUTER JOIN (SELECT campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, spent.used AS used_budget, campaigns.max_usage_per_customer_per_day AS max_usage_per_customer_per_day, campaigns.min_cart_value AS min_cart_value, campaigns.max_discount_amount AS max_discount_amount, campaigns.is_targeted AS is_targeted, campaigns.is_paused AS is_paused, campaigns.requires_code AS requires_code, campaigns.timezone AS timezone, campaigns.deleted_at AS deleted_at, campaigns.budget_slices AS budget_slices, (SELECT daily_usages.uses 
 FROM daily_usages 
 WHERE daily_usages.campaign_id = campaigns.id AND daily_usages.customer_id = :customer::INTEGER AND daily_usages.day = :today::DATE) AS uses, true AS is_target, CAST(NULL AS INTEGER) AS code_id, CAST(NULL AS VARCHAR) AS code_text, CAST(NULL AS VARCHAR) AS code_key, CAST(NULL AS INTEGER) AS code_max, CAST(NULL AS INTEGER) AS code_used, CAST(NULL AS BOOLEAN) AS code_retired 
 FROM campaigns JOIN LATERAL (SELECT coalesce(sum(campaign_budget_slices.used), 0.00::NUMERIC) AS used 
@@ -71,11 +74,15 @@ FROM recorded)) RETURNING campaign_budget_slices.slice),
 code_taken AS 
 (UPDATE discount_codes SET redemptions=(discount_codes.redemptions + 1::INTEGER) WHERE discount_codes.id IN (SELECT code.id 
 FROM code) AND (EXISTS (SELECT recorded.id 
-FROM recorded)) RETURNING discount_codes.id)
+FROM recorded)) RETURNING discount_codes.id), 
+told AS 
+(INSERT INTO webhook_events (event_id, type, data, subject_id, created_at) SELECT :event::VARCHAR AS anon_14, 'redemption.created'::VARCHAR AS anon_15, E'{"campaign_id"\x3a5001,"customer_id"\x3a100012,"checkout_id"\x3a2,"code"\x3a"BENCH-SHARED-1","discount_type"\x3a"cart","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a24.69,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull}'::VARCHAR AS anon_16, recorded.id AS id, :now::TIMESTAMP WITH TIME ZONE AS anon_17 
+FROM recorded RETURNING webhook_events.id)
  SELECT (SELECT recorded.id 
 FROM recorded) AS redemption_id, EXISTS (SELECT spent.slice 
 FROM spent) AS spent, EXISTS (SELECT code_taken.id 
-FROM code_taken) AS code_taken, EXISTS (SELECT terms.id 
+FROM code_taken) AS code_taken, EXISTS (SELECT told.id 
+FROM told) AS told, EXISTS (SELECT terms.id 
 FROM terms) AS terms_hold, EXISTS (SELECT budget.slice 
 FROM budget) AS slice_holds;
 WITH terms AS 
@@ -116,11 +123,15 @@ FROM recorded)) RETURNING campaign_budget_slices.slice),
 code_taken AS 
 (UPDATE discount_codes SET redemptions=(discount_codes.redemptions + 1::INTEGER) WHERE discount_codes.id IN (SELECT code.id 
 FROM code) AND (EXISTS (SELECT recorded.id 
-FROM recorded)) RETURNING discount_codes.id)
+FROM recorded)) RETURNING discount_codes.id), 
+told AS 
+(INSERT INTO webhook_events (event_id, type, data, subject_id, created_at) SELECT :event_2::VARCHAR AS anon_14, 'redemption.created'::VARCHAR AS anon_15, E'{"campaign_id"\x3a5002,"customer_id"\x3a100012,"checkout_id"\x3a2,"code"\x3anull,"discount_type"\x3a"delivery","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a7.89,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull}'::VARCHAR AS anon_16, recorded.id AS id, :now::TIMESTAMP WITH TIME ZONE AS anon_17 
+FROM recorded RETURNING webhook_events.id)
  SELECT (SELECT recorded.id 
 FROM recorded) AS redemption_id, EXISTS (SELECT spent.slice 
 FROM spent) AS spent, EXISTS (SELECT code_taken.id 
-FROM code_taken) AS code_taken, EXISTS (SELECT terms.id 
+FROM code_taken) AS code_taken, EXISTS (SELECT told.id 
+FROM told) AS told, EXISTS (SELECT terms.id 
 FROM terms) AS terms_hold, EXISTS (SELECT budget.slice 
 FROM budget) AS slice_holds;
 RELEASE SAVEPOINT sa_savepoint_1;
@@ -130,4 +141,5 @@ WHERE checkouts.id = 2::INTEGER;
 SELECT redemptions.id, redemptions.campaign_id, redemptions.customer_id, redemptions.discount_type, redemptions.cart_value, redemptions.delivery_charge, redemptions.discount_amount, redemptions.campaign_version, redemptions.usage_day, redemptions.code_id, redemptions.code, redemptions.checkout_id, redemptions.created_at, redemptions.status, redemptions.rolled_back_at, redemptions.rollback_reason 
 FROM redemptions 
 WHERE redemptions.checkout_id = 2::INTEGER ORDER BY redemptions.id;
+INSERT INTO webhook_events (event_id, type, data, subject_id, created_at) VALUES (:event_3::VARCHAR, 'checkout.created'::VARCHAR, E'{"id"\x3a2,"customer_id"\x3a100012,"cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"redemptions"\x3a[{"id"\x3a3,"campaign_id"\x3a5001,"customer_id"\x3a100012,"checkout_id"\x3a2,"code"\x3a"BENCH-SHARED-1","discount_type"\x3a"cart","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a24.69,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull},{"id"\x3a4,"campaign_id"\x3a5002,"customer_id"\x3a100012,"checkout_id"\x3a2,"code"\x3anull,"discount_type"\x3a"delivery","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a7.89,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull}],"total_discount"\x3a32.58,"rejected"\x3a[],"status"\x3a"applied","created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","rolled_back_at"\x3anull,"rollback_reason"\x3anull}'::VARCHAR, NULL::INTEGER, :now::TIMESTAMP WITH TIME ZONE) RETURNING webhook_events.id;
 COMMIT;

@@ -7,10 +7,11 @@
 \set delivery random(500, 1999) / 100.0
 \set campaign :campaign_first
 \set amount random(100, 2000) / 100.0
+\set event random(1, 9000000000000000000)
 BEGIN ISOLATION LEVEL READ COMMITTED;
 SELECT (SELECT customers.id 
 FROM customers 
-WHERE customers.id = :customer::INTEGER) AS customer_id, campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, (SELECT coalesce(sum(campaign_budget_slices.used), 0.00::NUMERIC) AS coalesce_1 
+WHERE customers.id = :customer::INTEGER AND customers.erased_at IS NULL) AS customer_id, campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, (SELECT coalesce(sum(campaign_budget_slices.used), 0.00::NUMERIC) AS coalesce_1 
 FROM campaign_budget_slices 
 WHERE campaign_budget_slices.campaign_id = campaigns.id) AS used_budget, campaigns.max_usage_per_customer_per_day AS max_usage_per_customer_per_day, campaigns.min_cart_value AS min_cart_value, campaigns.max_discount_amount AS max_discount_amount, campaigns.is_targeted AS is_targeted, campaigns.is_paused AS is_paused, campaigns.requires_code AS requires_code, campaigns.timezone AS timezone, campaigns.deleted_at AS deleted_at, campaigns.budget_slices AS budget_slices, (SELECT daily_usages.uses 
 FROM daily_usages 
@@ -58,11 +59,15 @@ FROM recorded)) RETURNING campaign_budget_slices.slice),
 code_taken AS 
 (UPDATE discount_codes SET redemptions=(discount_codes.redemptions + 1::INTEGER) WHERE discount_codes.id IN (SELECT code.id 
 FROM code) AND (EXISTS (SELECT recorded.id 
-FROM recorded)) RETURNING discount_codes.id)
+FROM recorded)) RETURNING discount_codes.id), 
+told AS 
+(INSERT INTO webhook_events (event_id, type, data, subject_id, created_at) SELECT :event::VARCHAR AS anon_14, 'redemption.created'::VARCHAR AS anon_15, E'{"campaign_id"\x3a5001,"customer_id"\x3a100008,"checkout_id"\x3anull,"code"\x3anull,"discount_type"\x3a"cart","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a12.35,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull}'::VARCHAR AS anon_16, recorded.id AS id, :now::TIMESTAMP WITH TIME ZONE AS anon_17 
+FROM recorded RETURNING webhook_events.id)
  SELECT (SELECT recorded.id 
 FROM recorded) AS redemption_id, EXISTS (SELECT spent.slice 
 FROM spent) AS spent, EXISTS (SELECT code_taken.id 
-FROM code_taken) AS code_taken, EXISTS (SELECT terms.id 
+FROM code_taken) AS code_taken, EXISTS (SELECT told.id 
+FROM told) AS told, EXISTS (SELECT terms.id 
 FROM terms) AS terms_hold, EXISTS (SELECT budget.slice 
 FROM budget) AS slice_holds;
 COMMIT;

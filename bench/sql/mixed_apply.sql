@@ -8,12 +8,13 @@
 \set campaign random(:campaign_first, :campaign_last)
 \set amount random(100, 2000) / 100.0
 \set idem random(1, 9000000000000000000)
+\set event random(1, 9000000000000000000)
 BEGIN ISOLATION LEVEL READ COMMITTED;
-INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (E'cms_live_b587520b\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
+INSERT INTO idempotency_keys (key, request_hash, response_status, response_body, created_at, expires_at) VALUES (:idem::VARCHAR, 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, 0::INTEGER, ''::VARCHAR, :now::TIMESTAMP WITH TIME ZONE, :expires::TIMESTAMP WITH TIME ZONE) ON CONFLICT (key) DO UPDATE SET request_hash = 'f0bd122b3648379a71af00b0356edb69ae59f9892e0758f0b03f2e3c4de6f112'::VARCHAR, response_status = 0::INTEGER, response_body = ''::VARCHAR, created_at = :now::TIMESTAMP WITH TIME ZONE, expires_at = :expires::TIMESTAMP WITH TIME ZONE WHERE idempotency_keys.expires_at <= :now::TIMESTAMP WITH TIME ZONE RETURNING idempotency_keys.key;
 SAVEPOINT sa_savepoint_1;
 SELECT (SELECT customers.id 
 FROM customers 
-WHERE customers.id = :customer::INTEGER) AS customer_id, campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, (SELECT coalesce(sum(campaign_budget_slices.used), 0.00::NUMERIC) AS coalesce_1 
+WHERE customers.id = :customer::INTEGER AND customers.erased_at IS NULL) AS customer_id, campaigns.id AS id, campaigns.version AS version, campaigns.name AS name, campaigns.discount_type AS discount_type, campaigns.discount_percentage AS discount_percentage, campaigns.discount_flat AS discount_flat, campaigns.start_date AS start_date, campaigns.end_date AS end_date, campaigns.total_budget AS total_budget, (SELECT coalesce(sum(campaign_budget_slices.used), 0.00::NUMERIC) AS coalesce_1 
 FROM campaign_budget_slices 
 WHERE campaign_budget_slices.campaign_id = campaigns.id) AS used_budget, campaigns.max_usage_per_customer_per_day AS max_usage_per_customer_per_day, campaigns.min_cart_value AS min_cart_value, campaigns.max_discount_amount AS max_discount_amount, campaigns.is_targeted AS is_targeted, campaigns.is_paused AS is_paused, campaigns.requires_code AS requires_code, campaigns.timezone AS timezone, campaigns.deleted_at AS deleted_at, campaigns.budget_slices AS budget_slices, (SELECT daily_usages.uses 
 FROM daily_usages 
@@ -60,13 +61,17 @@ FROM recorded)) RETURNING campaign_budget_slices.slice),
 code_taken AS 
 (UPDATE discount_codes SET redemptions=(discount_codes.redemptions + 1::INTEGER) WHERE discount_codes.id IN (SELECT code.id 
 FROM code) AND (EXISTS (SELECT recorded.id 
-FROM recorded)) RETURNING discount_codes.id)
+FROM recorded)) RETURNING discount_codes.id), 
+told AS 
+(INSERT INTO webhook_events (event_id, type, data, subject_id, created_at) SELECT :event::VARCHAR AS anon_14, 'redemption.created'::VARCHAR AS anon_15, E'{"campaign_id"\x3a5007,"customer_id"\x3a100013,"checkout_id"\x3anull,"code"\x3anull,"discount_type"\x3a"cart","cart_value"\x3a123.45,"delivery_charge"\x3a7.89,"discount_amount"\x3a37.04,"created_at"\x3a"2026-12-06T10\x3a56\x3a37Z","status"\x3a"applied","rolled_back_at"\x3anull,"rollback_reason"\x3anull}'::VARCHAR AS anon_16, recorded.id AS id, :now::TIMESTAMP WITH TIME ZONE AS anon_17 
+FROM recorded RETURNING webhook_events.id)
  SELECT (SELECT recorded.id 
 FROM recorded) AS redemption_id, EXISTS (SELECT spent.slice 
 FROM spent) AS spent, EXISTS (SELECT code_taken.id 
-FROM code_taken) AS code_taken, EXISTS (SELECT terms.id 
+FROM code_taken) AS code_taken, EXISTS (SELECT told.id 
+FROM told) AS told, EXISTS (SELECT terms.id 
 FROM terms) AS terms_hold, EXISTS (SELECT budget.slice 
 FROM budget) AS slice_holds;
 RELEASE SAVEPOINT sa_savepoint_1;
-UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T08\x3a32\x3a31Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = E'cms_live_b587520b\x3a815381f00ec0122120b568a77c99222018c183cfb778f9a0c47cc2d9b3fa31ba'::VARCHAR;
+UPDATE idempotency_keys SET response_status=201::INTEGER, response_body=E'{"id"\x3a 6, "campaign_id"\x3a 5007, "customer_id"\x3a 100013, "checkout_id"\x3a null, "code"\x3a null, "discount_type"\x3a "cart", "cart_value"\x3a 123.45, "delivery_charge"\x3a 7.89, "discount_amount"\x3a 37.04, "created_at"\x3a "2026-12-06T10\x3a56\x3a37Z", "status"\x3a "applied", "rolled_back_at"\x3a null, "rollback_reason"\x3a null}'::VARCHAR WHERE idempotency_keys.key = :idem::VARCHAR;
 COMMIT;

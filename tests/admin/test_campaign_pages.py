@@ -15,6 +15,7 @@ from app.auth.service import ANONYMOUS
 from app.campaigns import service as campaigns_service
 from app.campaigns.exceptions import CampaignChanged
 from app.campaigns.models import Campaign
+from app.webhooks.models import WebhookEvent
 from tests.admin.conftest import SignIn
 from tests.conftest import Clock
 from tests.factories import apply, create_campaign, create_customer
@@ -224,6 +225,40 @@ async def test_a_hot_campaigns_budget_slices_are_set_and_changed_in_the_form(
     assert saved.status_code == 303
     stored = (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()
     assert stored["budget_slices"] == 4 and stored["total_budget"] == 1000
+
+
+async def test_budget_alerts_are_set_in_the_form_and_each_save_writes_its_webhook_event(
+    console: SignIn, api: httpx.AsyncClient, engine: AsyncEngine
+) -> None:
+    admin = await console("admin")
+    assert 'name="budget_thresholds" type="text" value="80"' in (await admin.client.get("/admin/campaigns/new")).text
+    created = await admin.client.post("/admin/campaigns", data=new_form(admin.csrf_token, budget_thresholds="95, 50"))
+    campaign_id = created.headers["location"].split("?")[0].rsplit("/", 1)[1]
+    assert (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()["budget_thresholds"] == [50, 95]
+
+    url = f"/admin/campaigns/{campaign_id}"
+    form = _form_values((await admin.client.get(f"{url}/edit")).text)
+    assert form["budget_thresholds"] == "50, 95"
+    for wrong in ("80, 80", "0", "80%"):
+        refused = await admin.client.post(f"{url}/edit", data={**form, "budget_thresholds": wrong})
+        assert refused.status_code == 422 and field_error(refused.text, "budget_thresholds"), wrong
+    saved = await admin.client.post(f"{url}/edit", data={**form, "budget_thresholds": ""})
+    assert saved.status_code == 303
+    assert (await api.get(f"/api/v1/campaigns/{campaign_id}")).json()["budget_thresholds"] == []
+    assert (await admin.client.post(f"{url}/pause", data={"csrf_token": admin.csrf_token})).status_code == 303
+    assert (await admin.client.post(f"{url}/resume", data={"csrf_token": admin.csrf_token})).status_code == 303
+    assert (await admin.client.post(f"{url}/delete", data={"csrf_token": admin.csrf_token})).status_code == 303
+
+    async with engine.connect() as connection:
+        told = (await connection.execute(select(WebhookEvent.type, WebhookEvent.data).order_by(WebhookEvent.id))).all()
+    assert [event_type for event_type, _ in told] == [
+        "campaign.created",
+        "campaign.updated",
+        "campaign.paused",
+        "campaign.resumed",
+        "campaign.deleted",
+    ]
+    assert [json.loads(data)["budget_thresholds"] for _, data in told] == [[50, 95], [], [], [], []]
 
 
 async def test_an_edit_below_what_was_spent_is_refused_next_to_the_budget(

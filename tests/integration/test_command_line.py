@@ -1,18 +1,20 @@
 """`python -m app`: API keys, codes, reconcile and purge, as an operator runs them, on SQLite and PostgreSQL."""
 
+import json
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from app.auth.models import ApiKey
 from app.campaigns.models import CampaignBudgetSlice
 from app.core.config import defaults_with
 from app.core.db.migrations import upgrade_to_head
 from app.main import create_app
+from app.webhooks.models import WebhookEvent
 from tests.factories import apply, create_campaign, create_customer
 from tests.integration.live_server import run_cli, scratch_postgres_database
 
@@ -166,6 +168,21 @@ async def test_codes_generate_makes_any_number_with_progress_and_refuses_a_small
         assert made.returncode == 0, made.stderr
         assert f"Generated 12000 codes for campaign {campaign['id']}: batch " in made.stdout
         assert "12000/12000" in made.stdout + made.stderr, "the progress bar reaches the count"
+        async with app.state.engine.connect() as connection:
+            told = (await connection.execute(select(WebhookEvent.type, WebhookEvent.data))).all()
+        batch = made.stdout.strip().rsplit("batch ", 1)[1].rstrip(".")
+        assert [(event_type, json.loads(data)) for event_type, data in told if event_type.startswith("codes.")] == [
+            (
+                "codes.generated",
+                {
+                    "campaign_id": campaign["id"],
+                    "batch_id": batch,
+                    "count": 12000,
+                    "pattern": "CLI-########",
+                    "max_redemptions": 1,
+                },
+            )
+        ], "the batch is told of, never its codes"
         listed = (await client.get(f"/api/v1/campaigns/{campaign['id']}/codes.csv")).text.splitlines()
         assert len(listed) == 12001 and all(line.startswith("CLI-") for line in listed[1:])
         customer = await create_customer(client)
