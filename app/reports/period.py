@@ -5,6 +5,7 @@ Pure: no database, no HTTP. A store day is a calendar date on the wall clocks of
 25 hours away on the days the clocks change.
 """
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -18,6 +19,21 @@ WINDOW_DAYS = 92
 # The days a report may name: far enough from year 1 and 9999 that their midnights exist in every zone.
 EARLIEST_DAY = date(1970, 1, 1)
 LATEST_DAY = date(9998, 12, 31)
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
+
+
+def store_day(text: str) -> date:
+    """A day as a report names it, `YYYY-MM-DD` (not `20260131`, a time, or seconds since 1970), from
+    EARLIEST_DAY to LATEST_DAY; ValueError saying why not."""
+    try:
+        day = date.fromisoformat(text) if _ISO_DATE.fullmatch(text) else None
+    except ValueError:
+        day = None
+    if day is None:
+        raise ValueError("a date written YYYY-MM-DD, such as 2026-01-31")
+    if not EARLIEST_DAY <= day <= LATEST_DAY:
+        raise ValueError(f"a day from {EARLIEST_DAY} to {LATEST_DAY}")
+    return day
 
 
 @dataclass(frozen=True)

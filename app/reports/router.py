@@ -1,13 +1,11 @@
 """/api/v1/reports: what finance reads, as JSON or CSV."""
 
-import re
-from collections.abc import AsyncIterator, Iterable
 from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AfterValidator, BeforeValidator
+from pydantic import PlainValidator
 from pydantic_core import PydanticCustomError
 
 from app.auth.dependencies import access
@@ -16,39 +14,29 @@ from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
 from app.core.db.session import ReadSessionDep
-from app.core.http.csv_export import Cells, csv_content, csv_download, prefers_csv
+from app.core.http.csv_export import csv_content, prefers_csv
 from app.core.http.errors import ValidationFailed, error_responses
 from app.core.http.exact_json import ExactJsonRoute
 from app.core.http.schemas import QueryId
 from app.reports import service
 from app.reports.exceptions import ReportRangeInvalid
-from app.reports.period import DEFAULT_DAYS, EARLIEST_DAY, LATEST_DAY, Period
-from app.reports.schemas import CSV_COLUMNS, ReportRow, ReportRowRead
+from app.reports.export import csv_report
+from app.reports.period import DEFAULT_DAYS, Period, store_day
+from app.reports.schemas import CSV_COLUMNS, ReportRowRead
 
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=ExactJsonRoute)
 
 _READ = Depends(access("read", Scope.READ))
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 
 
-def iso_date_string(value: Any) -> Any:
-    """Only `YYYY-MM-DD` is a day: not `20260101`, a time, or seconds since 1970."""
-    if not isinstance(value, str) or not _ISO_DATE.fullmatch(value):
-        raise PydanticCustomError("date_type", "Input should be a date written YYYY-MM-DD, such as 2026-01-31")
-    return value
+def _store_day(value: Any) -> date:
+    try:
+        return store_day(value) if isinstance(value, str) else store_day("")
+    except ValueError as exc:
+        raise PydanticCustomError("date_type", "Input should be {rule}", {"rule": str(exc)}) from None
 
 
-def within_bounds(day: date) -> date:
-    if not EARLIEST_DAY <= day <= LATEST_DAY:
-        raise PydanticCustomError(
-            "date_out_of_range",
-            "Input should be a day from {first} to {last}",
-            {"first": EARLIEST_DAY.isoformat(), "last": LATEST_DAY.isoformat()},
-        )
-    return day
-
-
-StoreDay = Annotated[date, BeforeValidator(iso_date_string), AfterValidator(within_bounds)]
+StoreDay = Annotated[date, PlainValidator(_store_day, json_schema_input_type=date)]
 From = Annotated[
     StoreDay | None,
     Query(
@@ -71,10 +59,6 @@ _RULES = (
 _ERRORS = error_responses(CampaignNotFound, ReportRangeInvalid, ValidationFailed)
 
 
-def _cells(row: ReportRow) -> Cells:
-    return (*row[:5], f"{row.discount_total:.2f}", f"{row.cart_total:.2f}", row.customers)
-
-
 async def _asked(
     session: ReadSessionDep,
     now: NowDep,
@@ -94,19 +78,12 @@ Asked = Annotated[tuple[Period, int | None], Depends(_asked)]
 
 def _csv(request: Request, asked: tuple[Period, int | None]) -> StreamingResponse:
     period, campaign_id = asked
-
-    async def chunks() -> AsyncIterator[Iterable[Cells]]:
-        async for rows in service.report(
-            request.app.state.read_sessionmaker,
-            period=period,
-            timezone=request.app.state.settings.store_timezone,
-            campaign_id=campaign_id,
-        ):
-            yield map(_cells, rows)
-
-    named = f"-campaign-{campaign_id}" if campaign_id is not None else ""
-    filename = f"redemptions{named}-{period.first}-{period.last}.csv"
-    return csv_download(CSV_COLUMNS, chunks(), filename=filename)
+    return csv_report(
+        request.app.state.read_sessionmaker,
+        period=period,
+        timezone=request.app.state.settings.store_timezone,
+        campaign_id=campaign_id,
+    )
 
 
 @router.get(
