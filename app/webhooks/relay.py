@@ -67,7 +67,8 @@ class Round:
     milestones: int = 0
     dispatched: int = 0
     claimed: int = 0
-    full: bool = False  # a batch was full: more is waiting, run again at once
+    events_left: bool = False  # a full batch of events was dispatched: more may be waiting
+    deliveries_left: bool = False  # every place to send from is taken: more may be due when one frees
 
 
 class Relay:
@@ -89,24 +90,25 @@ class Relay:
         await self.wait_for_sends()
         return done
 
-    async def round(self, now: datetime) -> Round:
-        """One round at `now`; the sends it starts go on in the background (`wait_for_sends`)."""
-        found = await milestones.reach(self.sessionmaker, now=now, since=self._milestones_since)
-        self._milestones_since = now
-        dispatched = await dispatch(self.engine, now=now)
+    async def round(self, now: datetime, *, scan: bool = True) -> Round:
+        """One round at `now`; the sends it starts go on in the background (`wait_for_sends`). Without
+        `scan`, only claim what is due (a send finished and freed a place)."""
+        found = dispatched = 0
+        if scan:
+            found = await milestones.reach(self.sessionmaker, now=now, since=self._milestones_since)
+            self._milestones_since = now
+            dispatched = await dispatch(self.engine, now=now)
+            if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
+                retention = timedelta(days=self.settings.webhook_event_retention_days)
+                await housekeeping(self.engine, now=now, retention=retention)
+                self._housekept_at = now
         free = self.settings.webhook_concurrency - len(self._in_flight)
         claimed = await claim(self.engine, now=now, limit=free, timeout_seconds=self.sender.timeout_seconds)
         for delivery in claimed:
             task = asyncio.create_task(self._send(delivery, now))
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
-        if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
-            await housekeeping(
-                self.engine, now=now, retention=timedelta(days=self.settings.webhook_event_retention_days)
-            )
-            self._housekept_at = now
-        full = dispatched == DISPATCH_BATCH or (free > 0 and len(claimed) == free)
-        return Round(found, dispatched, len(claimed), full)
+        return Round(found, dispatched, len(claimed), dispatched == DISPATCH_BATCH, len(claimed) == free)
 
     @property
     def slots_free(self) -> bool:
@@ -152,8 +154,9 @@ class Relay:
 
 async def serve(engine: AsyncEngine, settings: Settings) -> None:
     """Run the relay until cancelled: a round every WEBHOOK_RELAY_INTERVAL_SECONDS, at once again after a
-    round that found full batches. A failing round (the database down) is logged and retried, later each
-    time, up to MAX_BACKOFF_SECONDS: it never ends the loop."""
+    round that found a full batch of events, and a claim as soon as a send frees a place. A failing round
+    (the database down) is logged and retried, later each time, up to MAX_BACKOFF_SECONDS: it never ends
+    the loop."""
     interval = settings.webhook_relay_interval_seconds
     relay = Relay(engine, settings)
     logger.info(
@@ -162,11 +165,14 @@ async def serve(engine: AsyncEngine, settings: Settings) -> None:
         settings.webhook_concurrency,
         settings.webhook_timeout_seconds,
     )
+    clock = asyncio.get_running_loop().time
     backoff = interval
+    next_scan = clock()
     try:
         while True:
+            scan = clock() >= next_scan
             try:
-                done = await relay.round(utc_now())
+                done = await relay.round(utc_now(), scan=scan)
             except Exception as exc:
                 logger.warning(
                     "webhook relay: a round failed (%s: %s); next try in %g s", type(exc).__name__, exc, backoff
@@ -175,10 +181,13 @@ async def serve(engine: AsyncEngine, settings: Settings) -> None:
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
                 continue
             backoff = interval
-            if not relay.slots_free:
-                await relay.wait_for_sends(interval, first=True)
-            elif not done.full:
-                await asyncio.sleep(interval)
+            if scan:
+                next_scan = clock() + (0 if done.events_left else interval)
+            until_scan = max(next_scan - clock(), 0)
+            if done.deliveries_left:  # claim more as soon as a send frees a place
+                await relay.wait_for_sends(until_scan, first=True)
+            else:
+                await asyncio.sleep(until_scan)
     finally:
         with contextlib.suppress(Exception):
             await relay.close()
