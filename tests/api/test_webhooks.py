@@ -41,7 +41,7 @@ ENDPOINT_FIELDS = {
 
 async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
     body = {"url": PUBLIC_URL, "events": ["redemption.created"], **overrides}
-    response = await client.post("/api/v1/webhooks/", json=body)
+    response = await client.post("/api/v1/webhooks", json=body)
     assert response.status_code == 201, response.text
     return dict(response.json())
 
@@ -87,10 +87,25 @@ async def test_registering_answers_the_secret_once_and_never_again(client: httpx
     assert created["created_at"].endswith("Z")
 
     one = (await client.get(f"/api/v1/webhooks/{created['id']}")).json()
-    listed = (await client.get("/api/v1/webhooks/")).json()
+    listed = (await client.get("/api/v1/webhooks")).json()
     assert set(one) == ENDPOINT_FIELDS
     assert listed == [one]
     assert created["secret"] not in json.dumps([one, listed])
+
+
+async def test_the_collection_answers_with_and_without_a_trailing_slash_and_never_redirects(
+    client: httpx.AsyncClient,
+) -> None:
+    body = {"url": PUBLIC_URL, "events": ["redemption.created"]}
+    with_slash = await client.post("/api/v1/webhooks/", json=body)
+    assert with_slash.status_code == 201, with_slash.text
+    without = await client.post("/api/v1/webhooks", json=body)
+    assert without.status_code == 201, without.text
+    assert [hook["id"] for hook in (await client.get("/api/v1/webhooks/")).json()] == [
+        with_slash.json()["id"],
+        without.json()["id"],
+    ]
+    assert (await client.get("/api/v1/webhooks")).json() == (await client.get("/api/v1/webhooks/")).json()
 
 
 async def test_every_subscribable_event_type_may_be_named(client: httpx.AsyncClient) -> None:
@@ -111,7 +126,7 @@ async def test_every_subscribable_event_type_may_be_named(client: httpx.AsyncCli
 async def test_events_must_be_distinct_known_types(
     client: httpx.AsyncClient, engine: AsyncEngine, events: Any, message: str
 ) -> None:
-    response = await client.post("/api/v1/webhooks/", json={"url": PUBLIC_URL, "events": events})
+    response = await client.post("/api/v1/webhooks", json={"url": PUBLIC_URL, "events": events})
     assert response.status_code == 422
     assert response.json()["code"] == "validation_error"
     assert message in response.json()["detail"]
@@ -141,7 +156,7 @@ async def test_the_schema_lists_the_event_types_an_endpoint_may_name(app: FastAP
     ],
 )
 async def test_a_body_that_does_not_fit_is_refused(client: httpx.AsyncClient, engine: AsyncEngine, body: Any) -> None:
-    response = await client.post("/api/v1/webhooks/", json=body)
+    response = await client.post("/api/v1/webhooks", json=body)
     assert response.status_code == 422, response.text
     assert response.json()["code"] == "validation_error"
     assert await row_count(engine, WebhookEndpoint) == 0
@@ -182,7 +197,7 @@ async def production(database: Database, engine: AsyncEngine) -> AsyncIterator[h
 async def test_production_refuses_urls_that_are_not_https_or_reach_inside(
     production: httpx.AsyncClient, engine: AsyncEngine, url: str, why: str
 ) -> None:
-    response = await production.post("/api/v1/webhooks/", json={"url": url, "events": ["redemption.created"]})
+    response = await production.post("/api/v1/webhooks", json={"url": url, "events": ["redemption.created"]})
     assert response.status_code == 422, response.text
     body = response.json()
     assert body["code"] == "webhook_url_not_allowed"
@@ -208,7 +223,7 @@ async def test_development_takes_plain_http_but_no_private_address_unless_allowe
     database: Database, engine: AsyncEngine, client: httpx.AsyncClient, caplog: pytest.LogCaptureFixture
 ) -> None:
     local = "http://127.0.0.1:9000/hooks?token=receivers-own-token"
-    refused = await client.post("/api/v1/webhooks/", json={"url": local, "events": ["redemption.created"]})
+    refused = await client.post("/api/v1/webhooks", json={"url": local, "events": ["redemption.created"]})
     assert (refused.status_code, refused.json()["code"]) == (422, "webhook_url_not_allowed")
     assert "loopback" in refused.json()["detail"]
     assert (await register(client, url="http://93.184.216.34/hooks"))["url"] == "http://93.184.216.34/hooks"
@@ -247,7 +262,7 @@ async def test_a_missing_endpoint_is_404_everywhere(client: httpx.AsyncClient) -
 
 async def test_the_list_pages_by_id(client: httpx.AsyncClient) -> None:
     created = [await register(client, description=f"endpoint {n}") for n in range(4)]
-    page = (await client.get("/api/v1/webhooks/", params={"skip": 1, "limit": 2})).json()
+    page = (await client.get("/api/v1/webhooks", params={"skip": 1, "limit": 2})).json()
     assert [endpoint["id"] for endpoint in page] == [created[1]["id"], created[2]["id"]]
 
 
