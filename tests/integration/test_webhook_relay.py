@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -411,3 +412,40 @@ async def test_campaign_ended_is_sent_when_its_end_date_passes(
     [ended] = receiver.received
     assert ended.document["type"] == "campaign.ended" and ended.verified_with == [0]
     assert (ended.document["data"]["id"], ended.document["data"]["status"]) == (campaign["id"], "ended")
+
+
+def samples(text: str) -> dict[tuple[str, str], float]:
+    return {
+        (sample.name, sample.labels.get("stage") or sample.labels.get("outcome", "")): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name.startswith("webhook_")
+    }
+
+
+async def test_metrics_show_the_queue_and_the_deliveries_by_outcome(
+    database: Database, engine: AsyncEngine, client: httpx.AsyncClient, relays: list[Relay]
+) -> None:
+    now = utc_now()
+    receiver = Receiver(secrets=[], answer=answers(500))
+    async with receiving(receiver):
+        await add_endpoint(engine, receiver.url, events=[REDEMPTION])
+        await emit(engine, {"id": 1}, now=now - timedelta(seconds=30))
+        await emit(engine, {"id": 2}, now=now)
+        before = samples((await client.get("/metrics")).text)
+        assert before[("webhook_waiting", "dispatch")] == 2
+        assert before[("webhook_waiting", "delivery")] == 0
+        assert before[("webhook_oldest_waiting_seconds", "dispatch")] >= 30
+
+        relays.append(relay := relay_of(database, engine))
+        await relay.run_once(utc_now())  # one fails (500), one is delivered
+        after = samples((await client.get("/metrics")).text)
+    assert after[("webhook_waiting", "dispatch")] == 0
+    assert after[("webhook_waiting", "delivery")] == 1  # the one that failed, waiting for its retry
+    assert after[("webhook_oldest_waiting_seconds", "delivery")] == 0  # its retry is not due yet
+
+    def moved(outcome: str) -> float:
+        name = "webhook_deliveries_total"
+        return after.get((name, outcome), 0) - before.get((name, outcome), 0)
+
+    assert (moved("delivered"), moved("failed_attempt"), moved("failed")) == (1, 1, 0)
