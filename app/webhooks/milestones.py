@@ -16,13 +16,13 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import Exists, Select, and_, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign
 from app.campaigns.schemas import CampaignRead
-from app.core.db.session import insert_for, write_transaction
+from app.core.db.session import create_sessionmaker, insert_for, read_only, write_transaction
 from app.discounts.models import Redemption
 from app.webhooks import events
 from app.webhooks.events import EventType
@@ -30,7 +30,7 @@ from app.webhooks.models import CampaignMilestone
 
 # How far back a scan looks again, for redemptions that committed after the last scan although stamped
 # before it (a redemption's created_at is its request's time, its commit comes later).
-OVERLAP = timedelta(seconds=60)
+OVERLAP = timedelta(seconds=10)
 LOOKBACK = timedelta(days=7)
 EXHAUSTED = "exhausted"
 ENDED = "ended"
@@ -43,13 +43,13 @@ class Milestone:
     threshold_percent: int | None = None
 
 
-def thresholds_of(campaign: Campaign) -> list[int]:
-    """The campaign's budget_thresholds (a JSON list of percentages), ascending."""
+def thresholds_of(stored: str | None) -> list[int]:
+    """A campaign's budget_thresholds (a JSON list of percentages), ascending."""
     try:
-        values = json.loads(campaign.budget_thresholds or "[]")
+        values = json.loads(stored or "[]")
     except ValueError:
         return []
-    return sorted({int(value) for value in values if isinstance(value, int)})
+    return sorted({value for value in values if isinstance(value, int)}) if isinstance(values, list) else []
 
 
 def reached(
@@ -70,14 +70,14 @@ def reached(
     return found
 
 
-async def reach(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime, since: datetime | None) -> int:
+async def reach(engine: AsyncEngine, *, now: datetime, since: datetime | None) -> int:
     """Record, with its event, every milestone reached by a campaign that may have reached one since `since`
     (None: the first scan); how many were recorded."""
-    async with sessionmaker() as session:
-        campaigns = list(await session.scalars(_candidates(now, since)))
+    async with read_only(engine).connect() as connection:  # no write lock for the look (SQLite)
+        campaigns = (await connection.execute(_candidates(now, since))).all()
         if not campaigns:
             return 0
-        rows = await session.execute(
+        rows = await connection.execute(
             select(CampaignMilestone.campaign_id, CampaignMilestone.milestone).where(
                 CampaignMilestone.campaign_id.in_([campaign.id for campaign in campaigns])
             )
@@ -91,18 +91,34 @@ async def reach(sessionmaker: async_sessionmaker[AsyncSession], *, now: datetime
                 used_budget=campaign.used_budget,
                 total_budget=campaign.total_budget,
                 end_date=campaign.end_date,
-                thresholds=thresholds_of(campaign),
+                thresholds=thresholds_of(campaign.budget_thresholds),
                 now=now,
             )
             if (campaign.id, milestone.name) not in known
         ]
         if new:
-            recorded += await _record(sessionmaker, campaign, new, now=now)
+            recorded += await _record(create_sessionmaker(engine), campaign.id, new, now=now)
     return recorded
 
 
-def _candidates(now: datetime, since: datetime | None) -> Any:
-    query = select(Campaign).where(Campaign.deleted_at.is_(None))
+def _reached_already(milestone: str) -> Exists:
+    return exists().where(CampaignMilestone.campaign_id == Campaign.id, CampaignMilestone.milestone == milestone)
+
+
+def _candidates(now: datetime, since: datetime | None) -> Select[int, Decimal, Decimal, datetime, str]:
+    """The campaigns that may have reached a milestone not yet recorded: not deleted, not done (exhausted, and
+    ended or not ended yet: nothing is left to reach before the end), and, after the first scan, spent from,
+    edited or ended since the last one."""
+    query = select(
+        Campaign.id,
+        Campaign.used_budget.label("used_budget"),
+        Campaign.total_budget,
+        Campaign.end_date,
+        Campaign.budget_thresholds,
+    ).where(
+        Campaign.deleted_at.is_(None),
+        or_(~_reached_already(EXHAUSTED), and_(Campaign.end_date <= now, ~_reached_already(ENDED))),
+    )
     if since is None:
         return query.where(Campaign.end_date > now - LOOKBACK).order_by(Campaign.id)
     since -= OVERLAP
@@ -117,7 +133,7 @@ def _candidates(now: datetime, since: datetime | None) -> Any:
 
 
 async def _record(
-    sessionmaker: async_sessionmaker[AsyncSession], campaign: Campaign, milestones: list[Milestone], *, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession], campaign_id: int, milestones: list[Milestone], *, now: datetime
 ) -> int:
     """Insert the milestones' rows and, for each row that went in (no other relay's first), its event: one
     transaction, so a milestone is never recorded without its event nor told twice."""
@@ -125,9 +141,7 @@ async def _record(
     async with write_transaction(sessionmaker) as session:
         insert = insert_for(session)
         # Read again in this transaction: the state the events tell of is the one committed now.
-        fresh = await session.scalar(
-            select(Campaign).where(Campaign.id == campaign.id).execution_options(populate_existing=True)
-        )
+        fresh = await session.scalar(select(Campaign).where(Campaign.id == campaign_id))
         if fresh is None:
             return 0
         count, ids = await campaigns_service.shown_targets(session, campaign_id=fresh.id)
@@ -135,7 +149,7 @@ async def _record(
         for milestone in milestones:
             statement = (
                 insert(CampaignMilestone)
-                .values(campaign_id=campaign.id, milestone=milestone.name, reached_at=now)
+                .values(campaign_id=campaign_id, milestone=milestone.name, reached_at=now)
                 .on_conflict_do_nothing()
                 .returning(CampaignMilestone.campaign_id)
             )

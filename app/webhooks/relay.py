@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.clock import iso_utc, utc_now
 from app.core.config import Settings
-from app.core.db.session import create_sessionmaker
+from app.core.db.session import read_only
 from app.core.db.writers import write_turn
 from app.core.observability import metrics
 from app.webhooks import milestones, schedule, signing
@@ -77,7 +77,6 @@ class Relay:
     def __init__(self, engine: AsyncEngine, settings: Settings, *, rng: random.Random | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        self.sessionmaker = create_sessionmaker(engine)
         self.sender = Sender(settings)
         self.rng = rng or random.Random()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -95,7 +94,7 @@ class Relay:
         `scan`, only claim what is due (a send finished and freed a place)."""
         found = dispatched = 0
         if scan:
-            found = await milestones.reach(self.sessionmaker, now=now, since=self._milestones_since)
+            found = await milestones.reach(self.engine, now=now, since=self._milestones_since)
             self._milestones_since = now
             dispatched = await dispatch(self.engine, now=now)
             if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
@@ -174,8 +173,10 @@ async def serve(engine: AsyncEngine, settings: Settings) -> None:
             try:
                 done = await relay.round(utc_now(), scan=scan)
             except Exception as exc:
+                # The exception's first line only: a statement's parameters stay out of the log.
+                reason = str(exc).split("\n", 1)[0][:200]
                 logger.warning(
-                    "webhook relay: a round failed (%s: %s); next try in %g s", type(exc).__name__, exc, backoff
+                    "webhook relay: a round failed (%s: %s); next try in %g s", type(exc).__name__, reason, backoff
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
@@ -439,7 +440,7 @@ class Backlog:
 
 
 async def backlog(engine: AsyncEngine, *, now: datetime) -> Backlog:
-    async with engine.connect() as connection:
+    async with read_only(engine).connect() as connection:
         events = (
             await connection.execute(
                 select(func.count(), func.min(WebhookEvent.created_at)).where(WebhookEvent.dispatched_at.is_(None))

@@ -14,7 +14,7 @@ from app.core.config import defaults_with
 from app.webhooks import schedule
 from app.webhooks.delivery import policy_of
 from app.webhooks.events import EventType
-from app.webhooks.milestones import reached
+from app.webhooks.milestones import reached, thresholds_of
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -112,3 +112,11 @@ def test_the_url_policy_follows_the_environment() -> None:
     development = policy_of(defaults_with(app_env="development", webhook_allow_private_urls=True))
     assert not development.https_only and development.allow_private
     assert not policy_of(defaults_with(app_env="development")).allow_private
+
+
+def test_thresholds_are_read_ascending_and_once() -> None:
+    assert thresholds_of("[80, 50, 80]") == [50, 80]
+    assert thresholds_of("[]") == []
+    assert thresholds_of(None) == []
+    assert thresholds_of("not json") == []
+    assert thresholds_of('{"80": true}') == []
