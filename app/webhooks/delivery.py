@@ -21,6 +21,7 @@ import httpx
 from app.core.config import Settings
 from app.webhooks import addresses
 from app.webhooks.exceptions import WebhookUrlNotAllowed
+from app.webhooks.service import url_policy
 
 logger = logging.getLogger("app.webhooks")
 
@@ -50,13 +51,6 @@ class Attempt:
     def gone(self) -> bool:
         """410 Gone: the receiver asks for no more deliveries (the endpoint is disabled)."""
         return self.status_code == 410
-
-
-def policy_of(settings: Settings) -> addresses.Policy:
-    """The URL policy of these settings: https only in production; private addresses only in development
-    with WEBHOOK_ALLOW_PRIVATE_URLS (which production refuses at start)."""
-    production = settings.app_env == "production"
-    return addresses.Policy(https_only=production, allow_private=settings.webhook_allow_private_urls and not production)
 
 
 class _PinnedBackend(httpcore.AsyncNetworkBackend):
@@ -112,7 +106,7 @@ class Sender:
     """Sends attempts; one per relay, with its connection pool. `aclose()` when done."""
 
     def __init__(self, settings: Settings) -> None:
-        self.policy = policy_of(settings)
+        self.policy = url_policy(settings)
         self.timeout_seconds = settings.webhook_timeout_seconds
         self._client = httpx.AsyncClient(
             transport=_PinnedTransport(connections=settings.webhook_concurrency),

@@ -60,6 +60,16 @@ async def engine_on(url: str) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
+async def register(client: httpx.AsyncClient, receiver: Receiver, events: list[str]) -> None:
+    """POST /api/v1/webhooks for the receiver (the API is open: development, no key yet); the receiver checks
+    the deliveries with the secret the answer shows once."""
+    response = await client.post(
+        "/api/v1/webhooks", json={"url": receiver.url, "events": events, "description": "test receiver"}
+    )
+    assert response.status_code == 201, response.text
+    receiver.secrets.append(response.json()["secret"])
+
+
 async def eventually(check: Callable[[], bool], *, within: float, what: str) -> None:
     deadline = time.monotonic() + within
     while not check():
@@ -94,11 +104,10 @@ def two_workers(url: str) -> Iterator[LiveServer]:
 
 async def test_1000_applies_from_16_clients_on_2_workers_deliver_1000_redemptions_each_once(database_url: str) -> None:
     receiver = Receiver(secrets=[])
-    async with receiving(receiver), engine_on(database_url) as engine:
-        _, secret = await add_endpoint(engine, receiver.url, events=[EventType.REDEMPTION_CREATED.value])
-        receiver.secrets.append(secret)
+    async with receiving(receiver):
         with two_workers(database_url) as server:
             async with http_client(server, timeout=60) as client:
+                await register(client, receiver, [EventType.REDEMPTION_CREATED.value])
                 customers = await create_customers(client, 100)
                 # 1,000.00 of 1.00 discounts; each customer may apply 10 times a day: 1,100 applies, so 100 are
                 # refused (the budget spent, or the customer's daily limit), and exactly 1,000 are applied.
@@ -129,11 +138,10 @@ async def test_1000_applies_from_16_clients_on_2_workers_deliver_1000_redemption
 
 async def test_64_concurrent_applies_crossing_80_percent_tell_the_threshold_once(database_url: str) -> None:
     receiver = Receiver(secrets=[])
-    async with receiving(receiver), engine_on(database_url) as engine:
-        _, secret = await add_endpoint(engine, receiver.url, events=MILESTONES)
-        receiver.secrets.append(secret)
+    async with receiving(receiver):
         with two_workers(database_url) as server:
             async with http_client(server, timeout=60) as client:
+                await register(client, receiver, MILESTONES)
                 customers = await create_customers(client, 64)
                 campaign = await create_campaign(
                     client, discount_flat=10, total_budget=1280, max_usage_per_customer_per_day=10, budget_slices=8

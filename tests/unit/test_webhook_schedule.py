@@ -2,7 +2,6 @@
 campaign has reached, and the URL policy the settings give."""
 
 import random
-import secrets
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,9 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.core.config import defaults_with
 from app.webhooks import schedule
-from app.webhooks.delivery import policy_of
 from app.webhooks.events import EventType
 from app.webhooks.milestones import reached, thresholds_of
 
@@ -102,16 +99,6 @@ def test_milestone_events_carry_their_types_and_threshold() -> None:
     assert (threshold.event_type, threshold.threshold_percent) == (EventType.CAMPAIGN_BUDGET_THRESHOLD, 80)
     assert exhausted.event_type is EventType.CAMPAIGN_BUDGET_EXHAUSTED
     assert ended.event_type is EventType.CAMPAIGN_ENDED
-
-
-def test_the_url_policy_follows_the_environment() -> None:
-    production = policy_of(
-        defaults_with(app_env="production", api_key_secret=secrets.token_urlsafe(48), auth_required=True)
-    )
-    assert production.https_only and not production.allow_private
-    development = policy_of(defaults_with(app_env="development", webhook_allow_private_urls=True))
-    assert not development.https_only and development.allow_private
-    assert not policy_of(defaults_with(app_env="development")).allow_private
 
 
 def test_thresholds_are_read_ascending_and_once() -> None:
