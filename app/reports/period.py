@@ -49,6 +49,11 @@ class Period:
         for offset in range(self.days):
             yield self.first + timedelta(days=offset)
 
+    def within(self, first: date, last: date) -> "Period | None":
+        """The part of this period from `first` to `last`, or None when they do not meet."""
+        clipped = Period(max(self.first, first), min(self.last, last))
+        return clipped if clipped.first <= clipped.last else None
+
     def windows(self, days: int | None = None) -> Iterator["Period"]:
         """The period cut into consecutive periods of at most `days` (WINDOW_DAYS) days, in order."""
         days = days or WINDOW_DAYS

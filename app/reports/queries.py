@@ -44,6 +44,21 @@ async def period_rows(
     return await _folded(session, start, end, timezone, campaign_id)
 
 
+async def span(session: AsyncSession, *, campaign_id: int | None = None) -> tuple[datetime, datetime] | None:
+    """The first and the last instant anything was made or rolled back (of one campaign), or None: a
+    report reads only the days between, however long the period asked for. Two index lookups each."""
+    mine = [] if campaign_id is None else [Redemption.campaign_id == campaign_id]
+    first, last_made = (
+        await session.execute(select(func.min(Redemption.created_at), func.max(Redemption.created_at)).where(*mine))
+    ).one()
+    last_rollback = await session.scalar(
+        select(func.max(Redemption.rolled_back_at)).where(Redemption.rolled_back_at.is_not(None), *mine)
+    )
+    if first is None or last_made is None:
+        return None
+    return first, max(last_made, last_rollback or last_made)
+
+
 def _within(column: Any, start: datetime, end: datetime, campaign_id: int | None) -> ColumnElement[bool]:
     condition = and_(column >= start, column < end)
     return condition if campaign_id is None else and_(condition, Redemption.campaign_id == campaign_id)

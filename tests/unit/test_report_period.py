@@ -18,6 +18,13 @@ def test_a_period_left_unsaid_is_the_last_30_days_today_included() -> None:
     assert period_of(date(2026, 12, 1), None, today=TODAY) == Period(date(2026, 12, 1), TODAY)
 
 
+def test_a_period_within_days_keeps_what_they_share() -> None:
+    period = Period(date(2026, 1, 1), date(2026, 12, 31))
+    assert period.within(date(2025, 6, 1), date(2026, 3, 1)) == Period(date(2026, 1, 1), date(2026, 3, 1))
+    assert period.within(date(2026, 2, 1), date(2027, 1, 1)) == Period(date(2026, 2, 1), date(2026, 12, 31))
+    assert period.within(date(2027, 1, 1), date(2027, 2, 1)) is None
+
+
 def test_from_after_to_is_no_period() -> None:
     assert period_of(date(2026, 12, 2), date(2026, 12, 1), today=TODAY) is None
     assert period_of(date(2026, 12, 7), None, today=TODAY) is None
