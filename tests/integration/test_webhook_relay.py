@@ -3,9 +3,13 @@ receiver on 127.0.0.1 that checks every signature with the `standardwebhooks` li
 PostgreSQL both: one relay, in the test's process.
 """
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,11 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.campaigns.models import Campaign
 from app.core.clock import utc_now
-from app.core.db.session import create_sessionmaker
+from app.core.config import defaults_with
+from app.core.db.session import create_engine, create_sessionmaker
 from app.webhooks import events, schedule, signing
 from app.webhooks.events import EventType
 from app.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
-from app.webhooks.relay import Relay
+from app.webhooks.relay import Relay, serve
 from tests.conftest import Database, make_settings
 from tests.factories import apply, create_campaign, create_customer, iso
 from tests.webhook_receiver import Receiver, add_endpoint, answers, receiving
@@ -449,3 +454,27 @@ async def test_metrics_show_the_queue_and_the_deliveries_by_outcome(
         return after.get((name, outcome), 0) - before.get((name, outcome), 0)
 
     assert (moved("delivered"), moved("failed_attempt"), moved("failed")) == (1, 1, 0)
+
+
+async def test_a_database_that_does_not_answer_does_not_stop_the_relay(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = defaults_with(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/missing/service.db", webhook_relay_interval_seconds=0.05
+    )
+    engine = create_engine(settings)
+    caplog.set_level(logging.INFO, logger="app.webhooks")
+    running = asyncio.create_task(serve(engine, settings))
+    try:
+        await asyncio.sleep(1)
+        assert not running.done(), "the relay keeps going"
+    finally:
+        running.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await engine.dispose()
+    failures = [record.getMessage() for record in caplog.records if "a round failed" in record.getMessage()]
+    assert 2 <= len(failures) <= 6, failures  # waiting longer each time: 0.05 s, 0.1, 0.2, 0.4, ...
+    assert "next try in 0.1 s" in failures[1]
+    messages = [record.getMessage() for record in caplog.records]
+    assert messages[0].startswith("webhook relay started") and messages[-1] == "webhook relay stopped"
