@@ -1,7 +1,7 @@
 """/api/v1/reports: what finance reads, as JSON or CSV."""
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -59,30 +59,35 @@ _RULES = (
 _ERRORS = error_responses(CampaignNotFound, ReportRangeInvalid, ValidationFailed)
 
 
-async def _asked(
+class Asked(NamedTuple):
+    period: Period
+    campaign_id: int | None
+
+
+async def valid_report(
     session: ReadSessionDep,
     now: NowDep,
     settings: SettingsDep,
     first: From = None,
     last: To = None,
     campaign_id: CampaignFilter = None,
-) -> tuple[Period, int | None]:
+) -> Asked:
+    """The query's period and campaign, or the 422 or 404 that says why there is none."""
     period = service.period_asked(first, last, now=now, timezone=settings.store_timezone)
     if campaign_id is not None:
         await service.check_campaign(session, campaign_id=campaign_id)
-    return period, campaign_id
+    return Asked(period, campaign_id)
 
 
-Asked = Annotated[tuple[Period, int | None], Depends(_asked)]
+ValidReport = Annotated[Asked, Depends(valid_report)]
 
 
-def _csv(request: Request, asked: tuple[Period, int | None]) -> StreamingResponse:
-    period, campaign_id = asked
+def _csv(request: Request, asked: Asked) -> StreamingResponse:
     return csv_report(
         request.app.state.read_sessionmaker,
-        period=period,
+        period=asked.period,
         timezone=request.app.state.settings.store_timezone,
-        campaign_id=campaign_id,
+        campaign_id=asked.campaign_id,
     )
 
 
@@ -100,15 +105,14 @@ def _csv(request: Request, asked: tuple[Period, int | None]) -> StreamingRespons
     },
     description=f"{_RULES} Send `Accept: text/csv` (or use .../redemptions.csv) for CSV, streamed.",
 )
-async def redemption_report(request: Request, asked: Asked) -> Any:
+async def redemption_report(request: Request, asked: ValidReport) -> Any:
     if prefers_csv(request.headers.get("accept")):
         return _csv(request, asked)
-    period, campaign_id = asked
     rows = await service.all_rows(
         request.app.state.read_sessionmaker,
-        period=period,
+        period=asked.period,
         timezone=request.app.state.settings.store_timezone,
-        campaign_id=campaign_id,
+        campaign_id=asked.campaign_id,
     )
     return [ReportRowRead.of(row) for row in rows]
 
@@ -127,5 +131,5 @@ async def redemption_report(request: Request, asked: Asked) -> Any:
     },
     description=f"The same report as CSV. {_RULES}",
 )
-async def redemption_report_csv(request: Request, asked: Asked) -> StreamingResponse:
+async def redemption_report_csv(request: Request, asked: ValidReport) -> StreamingResponse:
     return _csv(request, asked)
