@@ -1,4 +1,4 @@
-"""The redemption report's reads: one statement per period, grouped by campaign and store day.
+"""The redemption report's reads: one read per period, grouped by campaign and store day.
 
 The accounting rule: a redemption counts on the store day it was made (`created_at`), a rollback on
 the store day it happened (`rolled_back_at`). A day's row is final once the day is over, and the money
