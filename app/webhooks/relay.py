@@ -94,8 +94,7 @@ class Relay:
         `scan`, only claim what is due (a send finished and freed a place)."""
         found = dispatched = 0
         if scan:
-            found = await milestones.reach(self.engine, now=now, since=self._milestones_since)
-            self._milestones_since = now
+            found = await self._reach_milestones(now)
             dispatched = await dispatch(self.engine, now=now)
             if self._housekept_at is None or now - self._housekept_at >= HOUSEKEEPING_EVERY:
                 retention = timedelta(days=self.settings.webhook_event_retention_days)
@@ -108,6 +107,18 @@ class Relay:
             self._in_flight.add(task)
             task.add_done_callback(self._in_flight.discard)
         return Round(found, dispatched, len(claimed), dispatched == DISPATCH_BATCH, len(claimed) == free)
+
+    async def _reach_milestones(self, now: datetime) -> int:
+        """The milestones step, on its own: a campaign it cannot record stops neither dispatching nor sending
+        (the same scan is tried again next round)."""
+        try:
+            found = await milestones.reach(self.engine, now=now, since=self._milestones_since)
+        except Exception as exc:
+            reason = str(exc).split("\n", 1)[0][:200]
+            logger.warning("webhook relay: campaign milestones not recorded (%s: %s)", type(exc).__name__, reason)
+            return 0
+        self._milestones_since = now
+        return found
 
     @property
     def slots_free(self) -> bool:
