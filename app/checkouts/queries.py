@@ -14,8 +14,9 @@ priced (an edit's FOR UPDATE waits for it; other checkouts do not), then one of 
 that holds the amount (the customer's own, `customer_id % budget_slices`, waited for; else the next
 one that does and that no one holds, SKIP LOCKED; app.campaigns.slices), then the code's row if it
 has a use left, then counts the day's use if it is under the limit, and only when all of them hold
-records the redemption and takes the slice's budget and the code's use. A guard that fails writes
-nothing, so nothing is ever undone. When no free slice holds the amount but the campaign still does
+records the redemption (and its `redemption.created` event in the webhooks' outbox, from the row it
+returns) and takes the slice's budget and the code's use. A guard that fails writes nothing, not even
+the event, so nothing is ever undone. When no free slice holds the amount but the campaign still does
 (its last cents), the statement's locks are let go (a sliced campaign writes under a savepoint), free
 allotment is moved into the customer's slice under locks on all of them, in slice order, and the
 statement runs again.
@@ -576,8 +577,8 @@ _TELL_SQLITE = insert(WebhookEvent).from_select(
 
 
 async def write_use(connection: AsyncConnection, use: Use) -> int | None:
-    """Count the day's use, record the redemption, take the budget and the code's use, if every guard
-    holds; the new redemption's id, or None when one did not and nothing was written (the campaign or
+    """Count the day's use, record the redemption and its `redemption.created` event, take the budget and
+    the code's use, if every guard holds; the new redemption's id, or None when one did not and nothing was written (the campaign or
     the code changed since it was read, or the day's limit or the budget was reached meanwhile: read
     again). The last cents of a sliced budget are first gathered into one slice (`slices.move_last_cents`)."""
     parameters = use.parameters()
