@@ -127,6 +127,8 @@ async def test_what_is_not_a_period_is_said_on_the_form(console: SignIn, api: ht
         ({"from": "June 1st"}, "From should be a date written YYYY-MM-DD, such as 2026-01-31."),
         ({"to": "0001-01-01"}, "To should be a day from 1970-01-01 to 9998-12-31."),
         ({"campaign_id": "x"}, "The campaign is named by its id, a whole number such as 42."),
+        ({"campaign_id": "99999999999"}, "The campaign is named by its id, a whole number such as 42."),
+        ({"campaign_id": "2147483648"}, "The campaign is named by its id, a whole number such as 42."),
         ({"campaign_id": "999"}, "No campaign has the id 999."),
         (
             {"from": "2024-01-01", "to": "2026-01-01"},

@@ -19,6 +19,7 @@ from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
 from app.core.config import Settings, SettingsDep
 from app.core.db.session import ReadSessionDep
+from app.core.http.schemas import MAX_ID
 from app.reports import service
 from app.reports.exceptions import ReportRangeInvalid
 from app.reports.export import csv_report
@@ -54,7 +55,9 @@ async def _asked(session: AsyncSession, now: datetime, settings: Settings, reque
     values = {name: params.get(name, "").strip() for name in ("from", "to", "campaign_id")}
     try:
         first_day, last_day = _day(values["from"], "From"), _day(values["to"], "To")
-        if values["campaign_id"] and not _ID.fullmatch(values["campaign_id"]):
+        if values["campaign_id"] and not (
+            _ID.fullmatch(values["campaign_id"]) and int(values["campaign_id"]) <= MAX_ID
+        ):
             raise ValueError("The campaign is named by its id, a whole number such as 42.")
         campaign_id = int(values["campaign_id"]) if values["campaign_id"] else None
         period = service.period_asked(first_day, last_day, now=now, timezone=settings.store_timezone)
