@@ -13,7 +13,6 @@ from app.auth.models import Scope
 from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
-from app.core.db.session import ReadSessionDep
 from app.core.http.csv_export import csv_content, prefers_csv
 from app.core.http.errors import ValidationFailed, error_responses
 from app.core.http.exact_json import ExactJsonRoute
@@ -65,7 +64,7 @@ class Asked(NamedTuple):
 
 
 async def valid_report(
-    session: ReadSessionDep,
+    request: Request,
     now: NowDep,
     settings: SettingsDep,
     first: From = None,
@@ -75,7 +74,7 @@ async def valid_report(
     """The query's period and campaign, or the 422 or 404 that says why there is none."""
     period = service.period_asked(first, last, now=now, timezone=settings.store_timezone)
     if campaign_id is not None:
-        await service.check_campaign(session, campaign_id=campaign_id)
+        await service.check_campaign(request.app.state.read_sessionmaker, campaign_id=campaign_id)
     return Asked(period, campaign_id)
 
 

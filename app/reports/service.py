@@ -32,10 +32,13 @@ def period_asked(first: date | None, last: date | None, *, now: datetime, timezo
     return period
 
 
-async def check_campaign(session: AsyncSession, *, campaign_id: int) -> None:
+async def check_campaign(sessionmaker: async_sessionmaker[AsyncSession], *, campaign_id: int) -> None:
     """CampaignNotFound unless the campaign exists. A deleted campaign is reported like any other: its
-    redemptions stay in the books."""
-    if await session.scalar(select(Campaign.id).where(Campaign.id == campaign_id)) is None:
+    redemptions stay in the books. A short read of its own, as the report's: a report request holds one
+    connection at a time."""
+    async with short_read(sessionmaker) as session:
+        found = await session.scalar(select(Campaign.id).where(Campaign.id == campaign_id))
+    if found is None:
         raise CampaignNotFound()
 
 

@@ -11,14 +11,12 @@ from datetime import date, datetime
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.admin.sessions import ConsoleUserDep
 from app.admin.templating import render
 from app.campaigns.exceptions import CampaignNotFound
 from app.core.clock import NowDep
 from app.core.config import Settings, SettingsDep
-from app.core.db.session import ReadSessionDep
 from app.core.http.schemas import MAX_ID
 from app.reports import service
 from app.reports.exceptions import ReportRangeInvalid
@@ -49,7 +47,7 @@ def _day(value: str, name: str) -> date | None:
         raise ValueError(f"{name} should be {exc}.") from None
 
 
-async def _asked(session: AsyncSession, now: datetime, settings: Settings, request: Request) -> Asked:
+async def _asked(request: Request, now: datetime, settings: Settings) -> Asked:
     """The form's `from`, `to` and `campaign_id` (query parameters, any of them empty or left out)."""
     params = request.query_params
     values = {name: params.get(name, "").strip() for name in ("from", "to", "campaign_id")}
@@ -62,7 +60,7 @@ async def _asked(session: AsyncSession, now: datetime, settings: Settings, reque
         campaign_id = int(values["campaign_id"]) if values["campaign_id"] else None
         period = service.period_asked(first_day, last_day, now=now, timezone=settings.store_timezone)
         if campaign_id is not None:
-            await service.check_campaign(session, campaign_id=campaign_id)
+            await service.check_campaign(request.app.state.read_sessionmaker, campaign_id=campaign_id)
     except ValueError as exc:
         return Asked(values, error=str(exc))
     except ReportRangeInvalid:
@@ -74,10 +72,8 @@ async def _asked(session: AsyncSession, now: datetime, settings: Settings, reque
 
 
 @router.get("/reports")
-async def reports_page(
-    request: Request, user: ConsoleUserDep, session: ReadSessionDep, now: NowDep, settings: SettingsDep
-) -> Response:
-    asked = await _asked(session, now, settings, request)
+async def reports_page(request: Request, user: ConsoleUserDep, now: NowDep, settings: SettingsDep) -> Response:
+    asked = await _asked(request, now, settings)
     if asked.period is not None and asked.period.days > MAX_PAGE_DAYS:
         error = f"Choose at most {MAX_PAGE_DAYS} days here; the CSV download takes any period."
         asked = Asked(asked.values, error=error)
@@ -103,10 +99,8 @@ async def reports_page(
 
 
 @router.get("/reports/redemptions.csv")
-async def reports_csv(
-    request: Request, user: ConsoleUserDep, session: ReadSessionDep, now: NowDep, settings: SettingsDep
-) -> Response:
-    asked = await _asked(session, now, settings, request)
+async def reports_csv(request: Request, user: ConsoleUserDep, now: NowDep, settings: SettingsDep) -> Response:
+    asked = await _asked(request, now, settings)
     if asked.period is None or asked.error:
         return _refused(request, asked)
     return csv_report(
