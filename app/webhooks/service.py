@@ -232,10 +232,14 @@ async def retry(
     if not endpoint.enabled:
         raise WebhookDisabled()
     delivery, event_id, event_type = row
-    delivery.status = DeliveryStatus.PENDING
-    delivery.next_attempt_at = now
-    delivery.locked_until = None
-    await session.flush()
+    # One a relay is sending right now (its lease still runs) is left to it: taking the lease away would let
+    # a second relay send it at the same time, and the first one's outcome would be lost.
+    in_flight = delivery.status == DeliveryStatus.PENDING and delivery.locked_until is not None
+    if not (in_flight and delivery.locked_until > now):
+        delivery.status = DeliveryStatus.PENDING
+        delivery.next_attempt_at = now
+        delivery.locked_until = None
+        await session.flush()
     changes = {"delivery_id": delivery_id, "event_id": event_id}
     await _audit(session, webhook_id, "delivery_retried", changes, actor, now)
     return _read(delivery, event_id, event_type)

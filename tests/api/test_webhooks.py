@@ -438,7 +438,8 @@ async def test_a_retry_makes_the_delivery_due_now_whatever_its_status(
             "status": status,
             "attempts": 3,
             "next_attempt_at": clock.now + timedelta(hours=2),
-            "locked_until": clock.now + timedelta(seconds=30),
+            # a lease that ran out: the relay that held it was killed
+            "locked_until": clock.now - timedelta(seconds=1),
         },
     )
     response = await client.post(f"/api/v1/webhooks/{created['id']}/deliveries/{delivery_id}/retry")
@@ -450,6 +451,23 @@ async def test_a_retry_makes_the_delivery_due_now_whatever_its_status(
         delivery = await session.get(WebhookDelivery, delivery_id)
     assert delivery is not None
     assert (delivery.status, delivery.next_attempt_at, delivery.locked_until) == ("pending", clock.now, None)
+
+
+async def test_a_retry_leaves_a_delivery_being_sent_to_its_relay(
+    client: httpx.AsyncClient, engine: AsyncEngine, clock: Clock
+) -> None:
+    """Taking the lease from a relay that is sending it now would let a second relay send it at once."""
+    created = await register(client)
+    lease = clock.now + timedelta(seconds=20)
+    (delivery_id,) = await deliveries_of(
+        engine, created["id"], {"status": "pending", "attempts": 1, "next_attempt_at": clock.now, "locked_until": lease}
+    )
+    response = await client.post(f"/api/v1/webhooks/{created['id']}/deliveries/{delivery_id}/retry")
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "pending"
+    async with async_sessionmaker(engine)() as session:
+        delivery = await session.get(WebhookDelivery, delivery_id)
+    assert delivery is not None and delivery.locked_until == lease
 
 
 async def test_a_retry_names_a_delivery_of_this_endpoint_and_needs_it_enabled(
