@@ -234,8 +234,9 @@ async def retry(
     delivery, event_id, event_type = row
     # One a relay is sending right now (its lease still runs) is left to it: taking the lease away would let
     # a second relay send it at the same time, and the first one's outcome would be lost.
-    in_flight = delivery.status == DeliveryStatus.PENDING and delivery.locked_until is not None
-    if not (in_flight and delivery.locked_until > now):
+    lease = delivery.locked_until
+    in_flight = delivery.status == DeliveryStatus.PENDING and lease is not None and lease > now
+    if not in_flight:
         delivery.status = DeliveryStatus.PENDING
         delivery.next_attempt_at = now
         delivery.locked_until = None
