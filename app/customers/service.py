@@ -156,14 +156,16 @@ async def list_(session: AsyncSession, *, skip: int, limit: int) -> Sequence[Cus
 
 
 async def missing_ids(session: AsyncSession, *, customer_ids: Iterable[int]) -> list[int]:
-    """The ids among `customer_ids` that belong to no customer, in ascending order."""
+    """The ids among `customer_ids` that belong to no customer (or to an erased one), in ascending order."""
     wanted = set(customer_ids)
     found: set[int] = set()
     ordered = sorted(wanted)
     # Chunked so a 100,000-id target list stays under every driver's parameter limit.
     for start in range(0, len(ordered), 5000):
         chunk = ordered[start : start + 5000]
-        found.update(await session.scalars(select(Customer.id).where(Customer.id.in_(chunk))))
+        found.update(
+            await session.scalars(select(Customer.id).where(Customer.id.in_(chunk), Customer.erased_at.is_(None)))
+        )
     return sorted(wanted - found)
 
 

@@ -20,7 +20,7 @@ from app.idempotency.models import IdempotencyRecord
 from app.models import import_all_models
 from app.webhooks.models import WebhookEvent
 from tests.admin.conftest import create_key, sign_in
-from tests.factories import apply, create_api_key, create_campaign, create_customer
+from tests.factories import apply, campaign_payload, create_api_key, create_campaign, create_customer
 
 NAME = "Zelda Quixote-Erasure"
 EMAIL = "zelda.quixote@erasure-test.example"
@@ -100,6 +100,19 @@ async def test_a_checkout_naming_an_erased_customer_finds_no_customer(client: ht
     ]
 
     assert [(answer.status_code, answer.json()["code"]) for answer in answers] == [(404, "customer_not_found")] * 4
+
+
+async def test_a_new_campaign_cannot_target_an_erased_customer(client: httpx.AsyncClient) -> None:
+    kept, erased = await create_customer(client), await create_customer(client)
+    await erase(client, erased["id"])
+
+    response = await client.post(
+        "/api/v1/campaigns/",
+        json=campaign_payload(is_targeted=True, target_customer_ids=[kept["id"], erased["id"]]),
+    )
+
+    assert (response.status_code, response.json()["code"]) == (422, "validation_error")
+    assert str(erased["id"]) in response.json()["detail"]
 
 
 async def test_the_email_and_the_external_id_are_free_for_a_new_customer(client: httpx.AsyncClient) -> None:
