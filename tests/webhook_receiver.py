@@ -1,6 +1,7 @@
-"""A webhook receiver for the tests: a real HTTP server on 127.0.0.1 (uvicorn, in the test's own event loop)
-that checks every delivery's signature with the `standardwebhooks` library from PyPI, never the service's own
-code, and answers as the test tells it to. Plus the rows a test needs to point the relay at it.
+"""A webhook receiver for the tests: a real HTTP server on 127.0.0.1 (uvicorn, in the test's own event loop;
+HTTPS when given a certificate) that checks every delivery's signature with the `standardwebhooks` library
+from PyPI, never the service's own code, and answers as the test tells it to. Plus the rows a test needs to
+point the relay at it.
 """
 
 import asyncio
@@ -9,6 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
@@ -76,10 +78,18 @@ class Receiver:
     clock: Callable[[], datetime] = utc_now
     port: int = field(default_factory=free_port)
     received: list[Received] = field(default_factory=list)
+    # HTTPS with this certificate (PEM, the chain from the server's own) and its key; HTTP without.
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hooks"
+        return self.url_at("127.0.0.1")
+
+    def url_at(self, host: str) -> str:
+        """The receiver's URL through `host` (a name that resolves to 127.0.0.1, or the address itself)."""
+        scheme = "http" if self.ssl_certfile is None else "https"
+        return f"{scheme}://{host}:{self.port}/hooks"
 
     def ids(self, *, status: int = 200) -> list[str]:
         """The webhook-ids of the deliveries answered with `status`."""
@@ -135,7 +145,15 @@ class _Server(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def receiving(receiver: Receiver) -> AsyncIterator[Receiver]:
     """Serve `receiver` on its port for the block."""
-    config = uvicorn.Config(receiver, host="127.0.0.1", port=receiver.port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        receiver,
+        host="127.0.0.1",
+        port=receiver.port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=receiver.ssl_certfile,
+        ssl_keyfile=receiver.ssl_keyfile,
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -10,6 +10,7 @@ network backend connects to the pinned address while TLS still checks the certif
 import asyncio
 import contextvars
 import logging
+import ssl
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -88,12 +89,13 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
 
 class _PinnedTransport(httpx.AsyncHTTPTransport):
     """httpx's transport, its connection pool given the pinned network backend (httpx 0.28 takes no backend
-    of its own; the pool it builds is replaced by one built the same way)."""
+    of its own; the pool it builds is replaced by one built the same way: the same TLS context, HTTP/1.1,
+    no proxy)."""
 
-    def __init__(self, *, connections: int) -> None:
-        super().__init__(retries=0)
+    def __init__(self, *, connections: int, ssl_context: ssl.SSLContext) -> None:
+        super().__init__(verify=ssl_context, retries=0)
         self._pool = httpcore.AsyncConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
+            ssl_context=ssl_context,
             max_connections=connections,
             max_keepalive_connections=connections,
             keepalive_expiry=5.0,
@@ -103,13 +105,21 @@ class _PinnedTransport(httpx.AsyncHTTPTransport):
 
 
 class Sender:
-    """Sends attempts; one per relay, with its connection pool. `aclose()` when done."""
+    """Sends attempts; one per relay, with its connection pool. `aclose()` when done.
 
-    def __init__(self, settings: Settings) -> None:
+    `ssl_context` says which certificate authorities to trust (the tests' own); by default httpx's: certifi's
+    bundle, or SSL_CERT_FILE / SSL_CERT_DIR when set. Whichever it is, it must verify the certificate and
+    the host name: a context that does not is refused."""
+
+    def __init__(self, settings: Settings, *, ssl_context: ssl.SSLContext | None = None) -> None:
+        if ssl_context is None:
+            ssl_context = httpx.create_ssl_context()
+        if ssl_context.verify_mode != ssl.CERT_REQUIRED or not ssl_context.check_hostname:
+            raise ValueError("webhooks are sent only over TLS that verifies the certificate and the host name")
         self.policy = url_policy(settings)
         self.timeout_seconds = settings.webhook_timeout_seconds
         self._client = httpx.AsyncClient(
-            transport=_PinnedTransport(connections=settings.webhook_concurrency),
+            transport=_PinnedTransport(connections=settings.webhook_concurrency, ssl_context=ssl_context),
             timeout=settings.webhook_timeout_seconds,
             follow_redirects=False,  # a 3xx is a failed attempt: a redirect could lead anywhere
             trust_env=False,  # no proxy from the environment: it would connect where it likes
