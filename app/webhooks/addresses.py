@@ -11,6 +11,8 @@ import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import idna
+
 from app.webhooks.exceptions import WebhookUrlNotAllowed
 
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -44,7 +46,18 @@ def target_of(url: str, policy: Policy) -> Target:
         raise WebhookUrlNotAllowed("The URL has no host.")
     if parts.username or parts.password:
         raise WebhookUrlNotAllowed("The URL must not hold a user name or password; the signature proves the sender.")
-    return Target(scheme, parts.hostname, port or (443 if scheme == "https" else 80))
+    return Target(scheme, _ascii_host(parts.hostname), port or (443 if scheme == "https" else 80))
+
+
+def _ascii_host(host: str) -> str:
+    """The host as the HTTP client connects to it: an internationalised name in its ASCII form, encoded as
+    httpx encodes it, so the address checked for it is the one the connection finds (app.webhooks.delivery)."""
+    if host.isascii():
+        return host
+    try:
+        return idna.encode(host).decode("ascii")
+    except idna.IDNAError:
+        raise WebhookUrlNotAllowed(f"The host {host!r} is not a valid internationalised domain name.") from None
 
 
 def refusal(address: IpAddress, policy: Policy) -> str | None:

@@ -221,6 +221,21 @@ async def _twice(client: httpx.AsyncClient, method: str, url: str, **request: An
     return again
 
 
+# A public address written as one: nothing to resolve, and nothing is sent (no relay runs here).
+_WEBHOOK = {"url": "https://93.184.216.34/hooks", "events": ["redemption.created"]}
+
+
+async def _on_a_new_webhook(client: httpx.AsyncClient, method: str, suffix: str = "", **request: Any) -> httpx.Response:
+    created = await client.post("/api/v1/webhooks", json=_WEBHOOK)
+    return await client.request(method, f"/api/v1/webhooks/{created.json()['id']}{suffix}", **request)
+
+
+async def _retry_a_test_delivery(client: httpx.AsyncClient) -> httpx.Response:
+    webhook_id = (await client.post("/api/v1/webhooks", json=_WEBHOOK)).json()["id"]
+    delivery = await client.post(f"/api/v1/webhooks/{webhook_id}/test")
+    return await client.post(f"/api/v1/webhooks/{webhook_id}/deliveries/{delivery.json()['id']}/retry")
+
+
 ROUTES: dict[str, tuple[str, str, str, int, Request]] = {
     # name: (method, path template, limit class, status, request)
     "health": ("GET", "/health", "health", 200, lambda c, ids: c.get("/health")),
@@ -423,6 +438,72 @@ ROUTES: dict[str, tuple[str, str, str, int, Request]] = {
         "write",
         200,
         lambda c, ids: c.post(f"/api/v1/checkouts/{ids['checkout']}/rollback"),
+    ),
+    "erase customer": (
+        "POST",
+        "/api/v1/customers/{customer_id}/erase",
+        "write",
+        200,
+        lambda c, ids: c.post(f"/api/v1/customers/{ids['customer']}/erase", json={"reason": "request 1"}),
+    ),
+    "report": ("GET", "/api/v1/reports/redemptions", "read", 200, lambda c, ids: c.get("/api/v1/reports/redemptions")),
+    "report csv": (
+        "GET",
+        "/api/v1/reports/redemptions.csv",
+        "read",
+        200,
+        lambda c, ids: c.get("/api/v1/reports/redemptions.csv"),
+    ),
+    "register webhook": (
+        "POST",
+        "/api/v1/webhooks",
+        "write",
+        201,
+        lambda c, ids: c.post("/api/v1/webhooks", json=_WEBHOOK),
+    ),
+    "list webhooks": ("GET", "/api/v1/webhooks", "read", 200, lambda c, ids: c.get("/api/v1/webhooks")),
+    "get webhook": ("GET", "/api/v1/webhooks/{webhook_id}", "read", 200, lambda c, ids: _on_a_new_webhook(c, "GET")),
+    "edit webhook": (
+        "PATCH",
+        "/api/v1/webhooks/{webhook_id}",
+        "write",
+        200,
+        lambda c, ids: _on_a_new_webhook(c, "PATCH", json={"description": "orders"}),
+    ),
+    "delete webhook": (
+        "DELETE",
+        "/api/v1/webhooks/{webhook_id}",
+        "write",
+        204,
+        lambda c, ids: _on_a_new_webhook(c, "DELETE"),
+    ),
+    "rotate webhook secret": (
+        "POST",
+        "/api/v1/webhooks/{webhook_id}/rotate-secret",
+        "write",
+        200,
+        lambda c, ids: _on_a_new_webhook(c, "POST", "/rotate-secret"),
+    ),
+    "webhook deliveries": (
+        "GET",
+        "/api/v1/webhooks/{webhook_id}/deliveries",
+        "read",
+        200,
+        lambda c, ids: _on_a_new_webhook(c, "GET", "/deliveries"),
+    ),
+    "send webhook test": (
+        "POST",
+        "/api/v1/webhooks/{webhook_id}/test",
+        "write",
+        202,
+        lambda c, ids: _on_a_new_webhook(c, "POST", "/test"),
+    ),
+    "retry webhook delivery": (
+        "POST",
+        "/api/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/retry",
+        "write",
+        202,
+        lambda c, ids: _retry_a_test_delivery(c),
     ),
 }
 
