@@ -578,9 +578,10 @@ _TELL_SQLITE = insert(WebhookEvent).from_select(
 
 async def write_use(connection: AsyncConnection, use: Use) -> int | None:
     """Count the day's use, record the redemption and its `redemption.created` event, take the budget and
-    the code's use, if every guard holds; the new redemption's id, or None when one did not and nothing was written (the campaign or
-    the code changed since it was read, or the day's limit or the budget was reached meanwhile: read
-    again). The last cents of a sliced budget are first gathered into one slice (`slices.move_last_cents`)."""
+    the code's use, if every guard holds; the new redemption's id, or None when one did not and nothing was
+    written (the campaign or the code changed since it was read, or the day's limit or the budget was reached
+    meanwhile: read again). The last cents of a sliced budget are first gathered into one slice
+    (`slices.move_last_cents`)."""
     parameters = use.parameters()
     if connection.dialect.name == "postgresql":
         sliced = use.terms.budget_slices > 1
