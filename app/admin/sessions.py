@@ -53,6 +53,11 @@ class ConsoleUser:
         return self.principal.allows(*EDIT_SCOPES)
 
     @property
+    def is_admin(self) -> bool:
+        """Admin-only pages (webhooks) are linked for admins alone."""
+        return Scope.ADMIN in self.scopes
+
+    @property
     def principal(self) -> Principal:
         """The actor services record in the audit log: the key, as for an API call."""
         return Principal(name=self.key_name, key_prefix=self.key_prefix, scopes=self.scopes)

@@ -41,6 +41,9 @@ async def test_only_admin_keys_see_webhooks(console: SignIn) -> None:
             assert "Admins only" in page.text
         refused = await person.client.post("/admin/webhooks", data=add_form(person.csrf_token))
         assert refused.status_code == 403
+        assert 'href="/admin/webhooks"' not in (await person.client.get("/admin")).text, "no link to a 403"
+    admin = await console("admin")
+    assert 'href="/admin/webhooks"' in (await admin.client.get("/admin")).text
 
 
 async def test_adding_an_endpoint_shows_its_secret_once(console: SignIn, engine: AsyncEngine) -> None:

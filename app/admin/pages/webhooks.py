@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.admin import forms
 from app.admin.sessions import ConsoleRefusal, ConsoleUser, ConsoleUserDep, CsrfDep
 from app.admin.templating import PageNotFound, render, render_error
-from app.auth.models import Scope
 from app.core.clock import NowDep
 from app.core.config import SettingsDep
 from app.core.db.session import ReadSessionDep, SessionDep, write_transaction
@@ -43,7 +42,7 @@ SAVED = "Changes saved."
 
 
 async def console_admin(user: ConsoleUserDep) -> ConsoleUser:
-    if Scope.ADMIN not in user.scopes:
+    if not user.is_admin:
         raise ConsoleRefusal(
             "Admins only",
             f"Your key ({' '.join(sorted(user.scopes))}) cannot see or change webhooks: the API allows them to keys "
