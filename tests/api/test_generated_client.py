@@ -12,18 +12,22 @@ import json
 import os
 import sys
 from collections.abc import AsyncIterator
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import httpx
 import pytest
+import standardwebhooks
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.clock import local_day
 from app.core.config import defaults_with
 from app.core.db.migrations import PROJECT_ROOT
 from app.main import create_app
+from tests.conftest import Clock
 from tests.factories import campaign_payload, create_api_key
 
 pytestmark = pytest.mark.generated_client
@@ -206,16 +210,198 @@ async def walk_through_codes_and_a_checkout(api: GeneratedClient, client: Any) -
     assert (rolled.status_code, rolled.parsed.status) == (200, models.RedemptionStatus.ROLLED_BACK)
 
 
-async def test_a_client_generated_with_default_settings_walks_through_a_checkout(
-    generated: GeneratedClient, app: FastAPI, engine: AsyncEngine
-) -> None:
+# A public address written as one: nothing needs resolving, and nothing is sent to it (no relay runs here).
+PUBLIC_URL = "https://93.184.216.34/hooks/orders"
+
+
+async def walk_through_webhooks(api: GeneratedClient, client: Any) -> None:
+    """Issue 18's webhook routes through the generated functions: register (the secret read from the typed
+    answer), list, read, patch, rotate the secret, send a test event, read and retry it in the delivery log,
+    and delete."""
+    models = api.models
+    created = await api.operation("webhooks", "create_webhook").asyncio_detailed(
+        client=client,
+        body=models.WebhookCreate(
+            url=PUBLIC_URL,
+            events=[models.WebhookCreateEventsItem.REDEMPTION_CREATED, models.WebhookCreateEventsItem.CUSTOMER_ERASED],
+            description="Order system",
+        ),
+    )
+    assert created.status_code == 201, created.content
+    webhook = created.parsed
+    assert isinstance(webhook, models.WebhookWithSecret)
+    assert (webhook.url, webhook.events, webhook.enabled) == (
+        PUBLIC_URL,
+        ["redemption.created", "customer.erased"],
+        True,
+    ), created.content
+    # A secret the specification's own library takes as it is (`whsec_` + base64): what a receiver keys it with.
+    assert webhook.secret.startswith("whsec_")
+    standardwebhooks.Webhook(webhook.secret)
+
+    listed = await api.operation("webhooks", "list_webhooks").asyncio_detailed(client=client)
+    assert listed.status_code == 200, listed.content
+    assert [(endpoint.id, type(endpoint)) for endpoint in listed.parsed] == [(webhook.id, models.WebhookRead)]
+    assert "secret" not in listed.parsed[0].additional_properties, listed.content
+
+    # A PATCH sends only the fields set on the generated model: the url and the description stay.
+    patched = await api.operation("webhooks", "update_webhook").asyncio_detailed(
+        webhook.id,
+        client=client,
+        body=models.WebhookUpdate(events=[models.WebhookUpdateEventsItem.REDEMPTION_ROLLED_BACK], enabled=False),
+    )
+    assert patched.status_code == 200, patched.content
+    assert isinstance(patched.parsed, models.WebhookRead)
+    assert (patched.parsed.url, patched.parsed.description, patched.parsed.events, patched.parsed.enabled) == (
+        PUBLIC_URL,
+        "Order system",
+        ["redemption.rolled_back"],
+        False,
+    )
+    refused = await api.operation("webhooks", "send_webhook_test").asyncio_detailed(webhook.id, client=client)
+    assert (refused.status_code, refused.parsed.code) == (409, "webhook_disabled"), refused.content
+    enabled = await api.operation("webhooks", "update_webhook").asyncio_detailed(
+        webhook.id, client=client, body=models.WebhookUpdate(enabled=True)
+    )
+    assert (enabled.status_code, enabled.parsed.enabled, enabled.parsed.disabled_reason) == (200, True, None)
+
+    rotated = await api.operation("webhooks", "rotate_webhook_secret").asyncio_detailed(webhook.id, client=client)
+    assert rotated.status_code == 200, rotated.content
+    assert isinstance(rotated.parsed, models.WebhookWithSecret)
+    assert rotated.parsed.secret.startswith("whsec_") and rotated.parsed.secret != webhook.secret
+    assert isinstance(rotated.parsed.previous_secret_expires_at, datetime)
+    read = await api.operation("webhooks", "get_webhook").asyncio_detailed(webhook.id, client=client)
+    assert (read.status_code, type(read.parsed)) == (200, models.WebhookRead), read.content
+    assert read.parsed.previous_secret_expires_at == rotated.parsed.previous_secret_expires_at
+
+    sent = await api.operation("webhooks", "send_webhook_test").asyncio_detailed(webhook.id, client=client)
+    assert sent.status_code == 202, sent.content
+    delivery = sent.parsed
+    assert isinstance(delivery, models.DeliveryRead)
+    assert (delivery.event_type, delivery.status, delivery.attempts) == ("webhook.test", "pending", 0)
+    assert delivery.event_id.startswith("evt_")
+    log = await api.operation("webhooks", "list_webhook_deliveries").asyncio_detailed(
+        webhook.id, client=client, status=models.ListWebhookDeliveriesStatusType0.PENDING
+    )
+    assert log.status_code == 200, log.content
+    assert [(entry.id, entry.event_id, entry.status) for entry in log.parsed] == [
+        (delivery.id, delivery.event_id, models.DeliveryReadStatus.PENDING)
+    ]
+    none_failed = await api.operation("webhooks", "list_webhook_deliveries").asyncio_detailed(
+        webhook.id, client=client, status=models.ListWebhookDeliveriesStatusType0.FAILED
+    )
+    assert (none_failed.status_code, none_failed.parsed) == (200, [])
+    retried = await api.operation("webhooks", "retry_webhook_delivery").asyncio_detailed(
+        webhook.id, delivery.id, client=client
+    )
+    assert (retried.status_code, retried.parsed.event_id) == (202, delivery.event_id), retried.content
+
+    deleted = await api.operation("webhooks", "delete_webhook").asyncio_detailed(webhook.id, client=client)
+    assert deleted.status_code == 204, deleted.content
+    gone = await api.operation("webhooks", "get_webhook").asyncio_detailed(webhook.id, client=client)
+    assert (gone.status_code, type(gone.parsed), gone.parsed.code) == (404, models.ErrorBody, "webhook_not_found")
+
+
+async def walk_through_a_report_and_an_erasure(api: GeneratedClient, client: Any, today: date) -> None:
+    """The redemption report, as typed rows and as CSV, after an apply and a rollback on the same store day;
+    then the customer is erased, and the report's row stays as it was."""
+    models = api.models
+    customer = await api.operation("customers", "create_customer").asyncio_detailed(
+        client=client, body=models.CustomerCreate(email="grace@example.com", name="Grace", external_id="shop-7")
+    )
+    campaign = await api.operation("campaigns", "create_campaign").asyncio_detailed(
+        client=client, body=models.CampaignCreate.from_dict(campaign_payload(max_usage_per_customer_per_day=2))
+    )
+    assert (customer.status_code, campaign.status_code) == (201, 201), (customer.content, campaign.content)
+    customer_id, campaign_id = customer.parsed.id, campaign.parsed.id
+    apply = api.operation("discounts", "apply_discount")
+    redemptions = []
+    for order, cart_value in (("order-2001", 1000), ("order-2002", 250)):
+        applied = await apply.asyncio_detailed(
+            client=client,
+            body=api.body("ApplyRequest", campaign_id=campaign_id, customer_id=customer_id, cart_value=cart_value),
+            idempotency_key=order,
+        )
+        assert applied.status_code == 201, applied.content
+        redemptions.append(applied.parsed)
+    rolled_back = await api.operation("discounts", "rollback_redemption").asyncio_detailed(
+        redemptions[1].id, client=client, body=models.RollbackRequest(reason="order 2002 cancelled")
+    )
+    assert rolled_back.status_code == 200, rolled_back.content
+
+    period = {"from_": today - timedelta(days=6), "to": today, "campaign_id": campaign_id}
+    reported = await api.operation("reports", "redemption_report").asyncio_detailed(client=client, **period)
+    assert reported.status_code == 200, reported.content
+    (row,) = reported.parsed
+    assert isinstance(row, models.ReportRowRead)
+    # Two made today (200 + 50 off carts of 1,000 and 250), one of them given back today.
+    assert row.to_dict() == {
+        "day": today.isoformat(),
+        "campaign_id": campaign_id,
+        "campaign_name": "Weekend 20% off",
+        "redemptions": 2,
+        "rollbacks": 1,
+        "discount_total": 200,
+        "cart_total": 1250,
+        "customers": 1,
+    }
+    assert isinstance(row.day, date)
+    as_csv = await api.operation("reports", "redemption_report_csv").asyncio_detailed(client=client, **period)
+    assert as_csv.status_code == 200, as_csv.content
+    assert as_csv.headers["content-type"].startswith("text/csv")
+    assert as_csv.parsed.splitlines() == [
+        "day,campaign_id,campaign_name,redemptions,rollbacks,discount_total,cart_total,customers",
+        f"{today.isoformat()},{campaign_id},Weekend 20% off,2,1,200.00,1250.00,1",
+    ]
+    backwards = await api.operation("reports", "redemption_report").asyncio_detailed(
+        client=client, from_=today, to=today - timedelta(days=1)
+    )
+    assert backwards.status_code == 422, backwards.content
+    assert isinstance(backwards.parsed, models.ValidationErrorBody)
+    assert (backwards.parsed.code, backwards.parsed.errors[0].loc) == ("report_range_invalid", ["query", "from"])
+
+    erased = await api.operation("customers", "erase_customer").asyncio_detailed(
+        customer_id, client=client, body=models.EraseRequest(reason="Erasure request, ticket 5521")
+    )
+    assert erased.status_code == 200, erased.content
+    tombstone = erased.parsed
+    assert isinstance(tombstone, models.CustomerRead)
+    assert (tombstone.id, tombstone.email, tombstone.name, tombstone.external_id) == (customer_id, None, None, None)
+    assert isinstance(tombstone.erased_at, datetime)
+    again = await api.operation("customers", "get_customer").asyncio_detailed(customer_id, client=client)
+    assert (again.status_code, type(again.parsed), again.parsed.code) == (410, models.ErrorBody, "customer_erased")
+    # The books stay whole: the same row, and the redemption still read by its id.
+    after = await api.operation("reports", "redemption_report").asyncio_detailed(client=client, **period)
+    assert [entry.to_dict() for entry in after.parsed] == [row.to_dict()], after.content
+    kept = await api.operation("discounts", "get_redemption").asyncio_detailed(redemptions[0].id, client=client)
+    assert (kept.status_code, kept.parsed.customer_id, kept.parsed.discount_amount) == (200, customer_id, 200)
+
+
+@pytest.fixture
+async def api_client(generated: GeneratedClient, app: FastAPI, engine: AsyncEngine) -> AsyncIterator[Any]:
+    """The generated AuthenticatedClient with an admin key, on the service in-process: it sends what it
+    would send over the network."""
     key, _ = await create_api_key(engine, app.state.settings.api_key_secret.get_secret_value(), "admin")
     client = generated.client_module.AuthenticatedClient(base_url="http://test", token=key)
-    # The service in-process; the generated client sends what it would send over the network.
     http = httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app),
         base_url="http://test",
         headers={client.auth_header_name: f"{client.prefix} {client.token}"},
     )
     async with client.set_async_httpx_client(http):
-        await walk_through_a_checkout(generated, client)
+        yield client
+
+
+async def test_a_client_generated_with_default_settings_walks_through_a_checkout(
+    generated: GeneratedClient, api_client: Any
+) -> None:
+    await walk_through_a_checkout(generated, api_client)
+
+
+async def test_a_client_generated_with_default_settings_manages_webhooks_reads_reports_and_erases(
+    generated: GeneratedClient, api_client: Any, app: FastAPI, clock: Clock
+) -> None:
+    await walk_through_webhooks(generated, api_client)
+    await walk_through_a_report_and_an_erasure(
+        generated, api_client, local_day(clock.now, app.state.settings.store_timezone)
+    )
