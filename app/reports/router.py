@@ -5,7 +5,7 @@ from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import PlainValidator
+from pydantic import PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from app.auth.dependencies import access
@@ -20,7 +20,7 @@ from app.core.http.schemas import QueryId
 from app.reports import service
 from app.reports.exceptions import ReportRangeInvalid
 from app.reports.export import csv_report
-from app.reports.period import DEFAULT_DAYS, Period, store_day
+from app.reports.period import DEFAULT_DAYS, EARLIEST_DAY, LATEST_DAY, Period, store_day
 from app.reports.schemas import CSV_COLUMNS, ReportRowRead
 
 router = APIRouter(prefix="/reports", tags=["reports"], route_class=ExactJsonRoute)
@@ -35,16 +35,24 @@ def _store_day(value: Any) -> date:
         raise PydanticCustomError("date_type", "Input should be {rule}", {"rule": str(exc)}) from None
 
 
-StoreDay = Annotated[date, PlainValidator(_store_day, json_schema_input_type=date)]
+# The schema says the days taken (EARLIEST_DAY to LATEST_DAY) as JSON Schema can, by their text: a day that is
+# well formed but outside them is refused like any day the schema does not allow, and a client knows it before.
+DAY_PATTERN = r"^(19[7-9][0-9]|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-[0-9]{2}-[0-9]{2}$"
+_DAYS = f"YYYY-MM-DD, from {EARLIEST_DAY} to {LATEST_DAY}"
+StoreDay = Annotated[
+    date,
+    PlainValidator(_store_day),
+    WithJsonSchema({"type": "string", "format": "date", "pattern": DAY_PATTERN}),
+]
 From = Annotated[
     StoreDay | None,
     Query(
         alias="from",
-        description=f"The first store day, inclusive (YYYY-MM-DD). Default: {DEFAULT_DAYS - 1} days before `to`.",
+        description=f"The first store day, inclusive ({_DAYS}). Default: {DEFAULT_DAYS - 1} days before `to`.",
     ),
 ]
 To = Annotated[
-    StoreDay | None, Query(alias="to", description="The last store day, inclusive (YYYY-MM-DD). Default: today.")
+    StoreDay | None, Query(alias="to", description=f"The last store day, inclusive ({_DAYS}). Default: today.")
 ]
 CampaignFilter = Annotated[QueryId | None, Query(description="Only this campaign's rows (a deleted one's too)")]
 

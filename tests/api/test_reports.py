@@ -7,6 +7,7 @@ shows as a wrong row.
 
 import csv
 import io
+import re
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -396,3 +397,19 @@ async def test_openapi_describes_json_rows_and_csv(client: httpx.AsyncClient) ->
     parameters = {p["name"] for p in document["paths"][REPORT]["get"]["parameters"]}
     assert parameters == {"from", "to", "campaign_id"}
     assert "422" in document["paths"][REPORT]["get"]["responses"]
+
+
+async def test_the_schema_says_which_days_a_report_takes(client: httpx.AsyncClient) -> None:
+    """The `from` and `to` pattern takes the years of EARLIEST_DAY to LATEST_DAY, which are whole years: what
+    the schema allows the route takes (0001-01-01 and 9999-12-31 are refused above)."""
+    document = (await client.get("/openapi.json")).json()
+    earliest, latest = period_module.EARLIEST_DAY, period_module.LATEST_DAY
+    assert (earliest.month, earliest.day, latest.month, latest.day) == (1, 1, 12, 31)
+    parameters = {p["name"]: p["schema"] for p in document["paths"][REPORT]["get"]["parameters"]}
+    for name in ("from", "to"):
+        day, none = parameters[name]["anyOf"]
+        assert (day["type"], day["format"], none) == ("string", "date", {"type": "null"})
+        pattern = re.compile(day["pattern"])
+        years = [year for year in range(1, 10000) if pattern.search(f"{year:04d}-06-15")]
+        assert years == list(range(earliest.year, latest.year + 1)), name
+        assert not pattern.search("2026-6-15") and not pattern.search("12026-06-15")
