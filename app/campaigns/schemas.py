@@ -5,7 +5,16 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import ConfigDict, Field, ValidationInfo, create_model, field_validator, model_validator
+from pydantic import (
+    ConfigDict,
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    create_model,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import CoreSchema
 
 from app.campaigns.models import MAX_BUDGET_SLICES, Campaign, CampaignStatus, DiscountType
 from app.campaigns.rules import derive_status
@@ -22,6 +31,15 @@ MAX_BUDGET_THRESHOLDS = 10
 DEFAULT_BUDGET_THRESHOLDS = [80]
 # Validation context key: how many stored targets an edit keeps when it does not name target_customer_ids.
 KEPT_TARGETS = "kept_targets"
+
+
+class _UniqueItems:
+    """`uniqueItems` in a list's schema, for a list whose validator refuses repeats (pydantic 2 has no such
+    constraint). Metadata of the type, not of the field, so CampaignUpdate's copy of the field keeps it."""
+
+    def __get_pydantic_json_schema__(self, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> dict[str, Any]:
+        return {**handler(core_schema), "uniqueItems": True}
+
 
 _EXAMPLE: dict[str, Any] = {
     "name": "Weekend 20% off",
@@ -128,7 +146,9 @@ class CampaignWrite(RequestModel):
         default=1, description=_SLICES_DOC
     )
     budget_thresholds: Annotated[
-        list[Annotated[int, Field(ge=1, le=100, strict=True)]], Field(max_length=MAX_BUDGET_THRESHOLDS)
+        list[Annotated[int, Field(ge=1, le=100, strict=True)]],
+        Field(max_length=MAX_BUDGET_THRESHOLDS),
+        _UniqueItems(),
     ] = Field(default=DEFAULT_BUDGET_THRESHOLDS, description=_THRESHOLDS_DOC)
 
     @field_validator("target_customer_ids")

@@ -151,3 +151,33 @@ def test_responses_link_what_a_call_creates_to_the_calls_that_use_it(schema: dic
         for link in response.get("links", {}).values()
     ]
     assert {link["operationId"] for link in every_link} <= operation_ids, "every link leads somewhere"
+
+
+def test_webhook_and_erase_answers_link_to_the_calls_that_use_them(schema: dict[str, Any]) -> None:
+    registered = schema["paths"]["/api/v1/webhooks"]["post"]["responses"]["201"]["links"]
+    assert {link["operationId"] for link in registered.values()} == {
+        "get_webhook",
+        "update_webhook",
+        "delete_webhook",
+        "rotate_webhook_secret",
+        "list_webhook_deliveries",
+        "send_webhook_test",
+    }
+    assert {str(link["parameters"]) for link in registered.values()} == {"{'webhook_id': '$response.body#/id'}"}
+    tested = schema["paths"]["/api/v1/webhooks/{webhook_id}/test"]["post"]["responses"]["202"]["links"]
+    assert tested["RetryDelivery"]["parameters"] == {
+        "webhook_id": "$request.path.webhook_id",
+        "delivery_id": "$response.body#/id",
+    }
+    created = schema["paths"]["/api/v1/customers/"]["post"]["responses"]["201"]["links"]
+    assert created["EraseCustomer"]["operationId"] == "erase_customer"
+
+
+def test_the_schema_refuses_repeated_budget_thresholds_as_the_service_does(schema: dict[str, Any]) -> None:
+    create, update = component(schema, "CampaignCreate"), component(schema, "CampaignUpdate")
+    assert create.is_valid(campaign_payload(budget_thresholds=[50, 80]))
+    assert not create.is_valid(campaign_payload(budget_thresholds=[50, 50]))
+    assert update.is_valid({"budget_thresholds": [50, 80]})
+    assert not update.is_valid({"budget_thresholds": [80, 80]})
+    with pytest.raises(ValidationError, match="each budget threshold may be given once"):
+        CampaignCreate.model_validate(campaign_payload(budget_thresholds=[50, 50]))
