@@ -70,12 +70,18 @@ async def ids(client: httpx.AsyncClient) -> dict[str, str]:
         "/api/v1/checkouts/", json={"customer_id": customer["id"], "cart_value": 500, "delivery_charge": 0}
     )
     assert checkout.status_code == 201, checkout.text
+    # A public address written as one: nothing to resolve.
+    webhook = await client.post(
+        "/api/v1/webhooks", json={"url": "https://93.184.216.34/", "events": ["codes.generated"]}
+    )
+    assert webhook.status_code == 201, webhook.text
     return {
         "customer_id": str(customer["id"]),
         "external_id": "shop-1",
         "campaign_id": str(campaign["id"]),
         "redemption_id": str(redemption.json()["id"]),
         "checkout_id": str(checkout.json()["id"]),
+        "webhook_id": str(webhook.json()["id"]),
     }
 
 
@@ -101,6 +107,9 @@ def test_the_walk_sees_every_json_body(app: FastAPI) -> None:
         ("POST", "/api/v1/checkouts/quote"),
         ("POST", "/api/v1/checkouts/"),
         ("POST", "/api/v1/checkouts/{checkout_id}/rollback"),
+        ("POST", "/api/v1/webhooks"),
+        ("PATCH", "/api/v1/webhooks/{webhook_id}"),
+        ("POST", "/api/v1/customers/{customer_id}/erase"),
     } <= operations
     optional = {path for _, path, required in body_operations(app) if not required}
     assert optional >= {

@@ -43,11 +43,30 @@ _CAMPAIGN_OPERATIONS = [
     "campaign_history",
     "list_campaign_targets",
 ]
+_WEBHOOK_OPERATIONS = [
+    "get_webhook",
+    "update_webhook",
+    "delete_webhook",
+    "rotate_webhook_secret",
+    "list_webhook_deliveries",
+    "send_webhook_test",
+]
 _LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("create_customer", "201"): {
         "GetCustomer": {"operationId": "get_customer", "parameters": {"customer_id": "$response.body#/id"}},
         "CustomerUsage": {"operationId": "customer_usage", "parameters": {"customer_id": "$response.body#/id"}},
         "ApplyForCustomer": {"operationId": "apply_discount", "requestBody": {"customer_id": "$response.body#/id"}},
+        "EraseCustomer": {"operationId": "erase_customer", "parameters": {"customer_id": "$response.body#/id"}},
+    },
+    ("create_webhook", "201"): {
+        operation: {"operationId": operation, "parameters": {"webhook_id": "$response.body#/id"}}
+        for operation in _WEBHOOK_OPERATIONS
+    },
+    ("send_webhook_test", "202"): {
+        "RetryDelivery": {
+            "operationId": "retry_webhook_delivery",
+            "parameters": {"webhook_id": "$request.path.webhook_id", "delivery_id": "$response.body#/id"},
+        },
     },
     ("create_campaign", "201"): {
         **{operation: {"operationId": operation, "parameters": _CAMPAIGN_ID} for operation in _CAMPAIGN_OPERATIONS},
