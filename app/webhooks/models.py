@@ -6,6 +6,7 @@ delivery per endpoint that subscribes to it, then sends the deliveries that are 
 """
 
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
@@ -14,7 +15,7 @@ from app.core.clock import utc_now
 from app.core.db.session import Base, UtcDateTime
 
 
-class DeliveryStatus:
+class DeliveryStatus(StrEnum):
     PENDING = "pending"  # waiting for its next attempt (the first one too)
     DELIVERED = "delivered"  # the receiver answered 2xx
     FAILED = "failed"  # every attempt of the schedule failed, or the endpoint was disabled or deleted meanwhile

@@ -15,9 +15,9 @@ from app.core.http.exact_json import ExactJsonRoute
 from app.core.http.schemas import Limit, PathId, Skip
 from app.webhooks import service
 from app.webhooks.exceptions import DeliveryNotFound, WebhookDisabled, WebhookNotFound, WebhookUrlNotAllowed
+from app.webhooks.models import DeliveryStatus
 from app.webhooks.schemas import (
     DeliveryRead,
-    DeliveryStatusName,
     WebhookCreate,
     WebhookRead,
     WebhookUpdate,
@@ -147,7 +147,7 @@ async def rotate_webhook_secret(
 async def list_webhook_deliveries(
     webhook_id: PathId,
     session: ReadSessionDep,
-    status: DeliveryStatusName | None = None,
+    status: DeliveryStatus | None = None,
     skip: Skip = 0,
     limit: Limit = 100,
 ) -> list[DeliveryRead]:

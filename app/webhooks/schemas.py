@@ -6,14 +6,14 @@ a create and of a rotation, carries it.
 
 import json
 from datetime import datetime
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 from app.core.http.schemas import Description, RequestModel, ResponseModel, StrictBool
 from app.webhooks.events import SUBSCRIBABLE, EventType
-from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 _SUBSCRIBABLE = frozenset(event_type.value for event_type in SUBSCRIBABLE)
 
@@ -163,16 +163,13 @@ class WebhookWithSecret(WebhookRead):
         return cls.model_validate({**shown.model_dump(), "secret": endpoint.secret})
 
 
-DeliveryStatusName = Literal["pending", "delivered", "failed"]
-
-
 class DeliveryRead(ResponseModel):
     """One event's delivery to the endpoint, with its last attempt."""
 
     id: int
     event_id: str = Field(description="The event's id (`evt_...`), sent as `webhook-id`, the same on every attempt")
     event_type: str
-    status: DeliveryStatusName = Field(
+    status: DeliveryStatus = Field(
         description="pending: waiting for its next attempt; delivered: the receiver answered 2xx; failed: given up"
     )
     attempts: int

@@ -22,7 +22,7 @@ from app.webhooks import addresses, signing
 from app.webhooks.events import SUBSCRIBABLE, EventType, data_json, new_event_id
 from app.webhooks.exceptions import DeliveryNotFound, WebhookDisabled, WebhookNotFound, WebhookUrlNotAllowed
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint, WebhookEvent
-from app.webhooks.schemas import DeliveryRead, DeliveryStatusName, WebhookCreate
+from app.webhooks.schemas import DeliveryRead, WebhookCreate
 
 logger = logging.getLogger("app.webhooks")
 
@@ -202,7 +202,7 @@ def _read(delivery: WebhookDelivery, event_id: str, event_type: str) -> Delivery
 
 
 async def deliveries(
-    session: AsyncSession, *, webhook_id: int, status: DeliveryStatusName | None, skip: int, limit: int
+    session: AsyncSession, *, webhook_id: int, status: DeliveryStatus | None, skip: int, limit: int
 ) -> list[DeliveryRead]:
     """The endpoint's delivery log, newest first (WebhookNotFound for no such endpoint)."""
     await get(session, webhook_id=webhook_id)

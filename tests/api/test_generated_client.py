@@ -281,14 +281,14 @@ async def walk_through_webhooks(api: GeneratedClient, client: Any) -> None:
     assert (delivery.event_type, delivery.status, delivery.attempts) == ("webhook.test", "pending", 0)
     assert delivery.event_id.startswith("evt_")
     log = await api.operation("webhooks", "list_webhook_deliveries").asyncio_detailed(
-        webhook.id, client=client, status=models.ListWebhookDeliveriesStatusType0.PENDING
+        webhook.id, client=client, status=models.DeliveryStatus.PENDING
     )
     assert log.status_code == 200, log.content
     assert [(entry.id, entry.event_id, entry.status) for entry in log.parsed] == [
-        (delivery.id, delivery.event_id, models.DeliveryReadStatus.PENDING)
+        (delivery.id, delivery.event_id, models.DeliveryStatus.PENDING)
     ]
     none_failed = await api.operation("webhooks", "list_webhook_deliveries").asyncio_detailed(
-        webhook.id, client=client, status=models.ListWebhookDeliveriesStatusType0.FAILED
+        webhook.id, client=client, status=models.DeliveryStatus.FAILED
     )
     assert (none_failed.status_code, none_failed.parsed) == (200, [])
     retried = await api.operation("webhooks", "retry_webhook_delivery").asyncio_detailed(

@@ -25,14 +25,14 @@ from app.core.db.session import ReadSessionDep, SessionDep, write_transaction
 from app.webhooks import service
 from app.webhooks.events import SUBSCRIBABLE
 from app.webhooks.exceptions import DeliveryNotFound, WebhookDisabled, WebhookNotFound, WebhookUrlNotAllowed
-from app.webhooks.models import WebhookEndpoint
-from app.webhooks.schemas import DeliveryStatusName, WebhookCreate, WebhookUpdate
+from app.webhooks.models import DeliveryStatus, WebhookEndpoint
+from app.webhooks.schemas import WebhookCreate, WebhookUpdate
 
 router = APIRouter()
 
 ENDPOINTS_PER_PAGE = 50
 DELIVERIES_PER_PAGE = 25
-DELIVERY_STATUSES: tuple[DeliveryStatusName, ...] = ("pending", "delivered", "failed")
+DELIVERY_STATUSES = tuple(DeliveryStatus)
 DELETED = "Webhook endpoint deleted."
 ENABLED = "Webhook endpoint enabled."
 DISABLED = "Webhook endpoint disabled."
