@@ -23,7 +23,7 @@ from app.campaigns import edits, slices
 from app.campaigns.exceptions import BudgetBelowSpent, CampaignChanged, CampaignNotFound
 from app.campaigns.models import Campaign, CampaignStatus, CampaignTarget, DiscountType
 from app.campaigns.rules import running_at
-from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignRead
+from app.campaigns.schemas import TARGETS_SHOWN, CampaignCreate, CampaignRead, CampaignSummary
 from app.core.db.session import LIKE_ESCAPE, contains_pattern, insert_for, total_of
 from app.core.http.errors import ValidationFailed
 from app.core.money import ZERO
@@ -141,18 +141,26 @@ async def create(
 async def present(
     session: AsyncSession, campaign: Campaign, now: datetime, *, target_count: int | None = None
 ) -> CampaignRead:
-    """The campaign as the API answers it (and its webhook events tell of it). `target_count`: as in
-    `shown_targets`."""
+    """The campaign as the API answers it. `target_count`: as in `shown_targets`."""
     count, ids = await shown_targets(session, campaign_id=campaign.id, count=target_count)
     return CampaignRead.present(campaign, now, target_count=count, target_customer_ids=ids)
+
+
+async def summary(
+    session: AsyncSession, campaign: Campaign, now: datetime, *, target_count: int | None = None
+) -> CampaignSummary:
+    """The campaign as the list answers it, with target_count and not the target ids: what its webhook
+    events tell (a list of 1,000 targets would make a thin event a heavy one)."""
+    if target_count is None:
+        target_count = await count_targets(session, campaign_id=campaign.id)
+    return CampaignSummary.present(campaign, now, target_count=target_count)
 
 
 async def _tell(
     session: AsyncSession, event_type: EventType, campaign: Campaign, now: datetime, *, target_count: int | None = None
 ) -> None:
     """Write the change's webhook event, in its transaction: here, so the API and the console both do."""
-    read = await present(session, campaign, now, target_count=target_count)
-    await events.emit(session, event_type, read, now=now)
+    await events.emit(session, event_type, await summary(session, campaign, now, target_count=target_count), now=now)
 
 
 async def _audit(

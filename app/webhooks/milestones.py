@@ -21,7 +21,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.campaigns import service as campaigns_service
 from app.campaigns.models import Campaign
-from app.campaigns.schemas import CampaignRead
 from app.core.db.session import create_sessionmaker, insert_for, read_only, write_transaction
 from app.discounts.models import Redemption
 from app.webhooks import events
@@ -144,8 +143,7 @@ async def _record(
         fresh = await session.scalar(select(Campaign).where(Campaign.id == campaign_id))
         if fresh is None:
             return 0
-        count, ids = await campaigns_service.shown_targets(session, campaign_id=fresh.id)
-        answer = CampaignRead.present(fresh, now, target_count=count, target_customer_ids=ids)
+        answer = await campaigns_service.summary(session, fresh, now)
         for milestone in milestones:
             statement = (
                 insert(CampaignMilestone)

@@ -260,11 +260,30 @@ async def test_each_campaign_change_tells_of_the_campaign_as_answered(app: FastA
         "campaign.resumed",
         "campaign.deleted",
     ]
-    assert [event.data for event in events_told[:-1]] == [response.json() for response in answers]
-    last, gone = answers[-1].json(), events_told[-1].data
+    # As the API answers it, as the list shows it: with target_count, never the target ids (thin events).
+    as_listed = [{**response.json(), "target_customer_ids": None} for response in answers]
+    assert [{**event.data, "target_customer_ids": None} for event in events_told[:-1]] == as_listed
+    assert all("target_customer_ids" not in event.data for event in events_told)
+    assert events_told[3].data["target_count"] == 1
+    last, gone = as_listed[-1], {**events_told[-1].data, "target_customer_ids": None}
     assert gone == {**last, "version": last["version"] + 1, "updated_at": gone["updated_at"]}, "as it was, deleted"
     assert gone["updated_at"] > last["updated_at"]
     assert events_told[0].data["budget_thresholds"] == [50, 90]
+
+
+async def test_a_campaign_with_the_longest_texts_and_many_targets_is_told_in_under_20_kb(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    customers = [(await create_customer(client))["id"] for _ in range(40)]
+    payload = campaign_payload(name="N" * 255, description="D" * 5000, is_targeted=True, target_customer_ids=customers)
+    created = await client.post("/api/v1/campaigns/", json=payload)
+    assert created.status_code == 201, created.text
+
+    async with app.state.engine.connect() as connection:
+        row = (await connection.execute(select(WebhookEvent.__table__))).one()
+    body = events.body(event_type=row.type, created_at=row.created_at, data=row.data, subject_id=row.subject_id)
+    assert len(body) < 20_000
+    assert json.loads(body)["data"]["target_count"] == 40
 
 
 async def test_a_generated_batch_tells_of_the_batch_never_its_codes(app: FastAPI, client: httpx.AsyncClient) -> None:
