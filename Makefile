@@ -50,7 +50,7 @@ docs: install
 # The whole suite, on SQLite and PostgreSQL (TEST_DATABASE_URL, default the local `test` database,
 # created when missing; the suite empties it on every run and refuses one holding other tables).
 test: lint openapi-client
-	$(BIN)/pytest tests/ -v
+	$(BIN)/pytest tests/ -v --durations=25
 
 # Without PostgreSQL or Redis at hand: SQLite only, and no integration tests (they need both), nor the
 # generated client's test (its tool venv is built from the network).
