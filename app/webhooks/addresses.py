@@ -92,6 +92,9 @@ async def resolve(target: Target) -> list[IpAddress]:
     return list(dict.fromkeys(ipaddress.ip_address(answer[4][0]) for answer in answers))
 
 
+_DEVELOPMENT_HINT = " To send to a receiver on this machine while developing, set WEBHOOK_ALLOW_PRIVATE_URLS=true."
+
+
 async def allowed_addresses(target: Target, policy: Policy) -> list[IpAddress]:
     """The host's addresses, if every one of them may be sent to; else WebhookUrlNotAllowed. All of them: a
     name with one public and one private address would otherwise reach inside at the resolver's whim."""
@@ -99,7 +102,9 @@ async def allowed_addresses(target: Target, policy: Policy) -> list[IpAddress]:
     for address in addresses:
         reason = refusal(address, policy)
         if reason is not None:
-            raise WebhookUrlNotAllowed(f"Webhooks are not sent to {target.host!r}: {reason}.")
+            # In development, say how a local receiver is allowed (refusal() would allow it with that setting).
+            hint = "" if policy.https_only or refusal(address, Policy(False, True)) else _DEVELOPMENT_HINT
+            raise WebhookUrlNotAllowed(f"Webhooks are not sent to {target.host!r}: {reason}.{hint}")
     return addresses
 
 

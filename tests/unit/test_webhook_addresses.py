@@ -4,7 +4,7 @@ import ipaddress
 
 import pytest
 
-from app.webhooks.addresses import Policy, refusal, target_of
+from app.webhooks.addresses import Policy, allowed_addresses, refusal, target_of
 from app.webhooks.exceptions import WebhookUrlNotAllowed
 
 PRODUCTION = Policy(https_only=True, allow_private=False)
@@ -63,3 +63,16 @@ def test_addresses_inside_a_network_are_refused(address: str) -> None:
 
 def test_a_public_address_is_allowed() -> None:
     assert refusal(ipaddress.ip_address("93.184.216.34"), PRODUCTION) is None
+
+
+async def test_development_says_how_to_allow_a_local_receiver_and_production_does_not() -> None:
+    target = target_of("http://127.0.0.1:9000/hooks", DEVELOPMENT)
+    with pytest.raises(WebhookUrlNotAllowed) as refused:
+        await allowed_addresses(target, DEVELOPMENT)
+    assert "WEBHOOK_ALLOW_PRIVATE_URLS=true" in refused.value.detail
+    with pytest.raises(WebhookUrlNotAllowed) as in_production:
+        await allowed_addresses(target_of("https://127.0.0.1/hooks", PRODUCTION), PRODUCTION)
+    assert "WEBHOOK_ALLOW_PRIVATE_URLS" not in in_production.value.detail
+    assert await allowed_addresses(target, Policy(https_only=False, allow_private=True)) == [
+        ipaddress.ip_address("127.0.0.1")
+    ]
