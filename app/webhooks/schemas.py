@@ -8,8 +8,9 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import AfterValidator, ConfigDict, Field, StringConstraints, field_validator
-from pydantic_core import PydanticCustomError
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, field_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 from app.core.http.schemas import Description, RequestModel, ResponseModel, StrictBool
 from app.webhooks.events import SUBSCRIBABLE, EventType
@@ -34,11 +35,31 @@ def _subscribable(value: str) -> str:
     return value
 
 
-EventName = Annotated[
-    str,
-    AfterValidator(_subscribable),
-    Field(json_schema_extra={"enum": sorted(_SUBSCRIBABLE)}),
-]
+class _EventName:
+    """A str checked by `_subscribable`, published once as the `WebhookEventType` schema (an enum of the types an
+    endpoint may name): generated clients get one type for it in every body and answer, not one per field."""
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            _subscribable, core_schema.str_schema(strict=True), ref="WebhookEventType"
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        definition = handler.resolve_ref_schema(reference)
+        definition.update(
+            title="WebhookEventType",
+            description="A type of event an endpoint may receive (docs/webhooks.md)",
+            enum=[event_type.value for event_type in SUBSCRIBABLE],
+        )
+        return reference
+
+
+EventName = Annotated[str, _EventName]
 EVENTS_DOC = "The event types this endpoint receives: one or more, each once"
 WebhookUrl = Annotated[
     str,
@@ -122,7 +143,7 @@ class WebhookRead(ResponseModel):
     id: int
     url: str
     description: str
-    events: list[str] = Field(description=EVENTS_DOC)
+    events: list[EventName] = Field(description=EVENTS_DOC)
     enabled: bool = Field(description="false: the endpoint gets no new deliveries (disabled_reason says why)")
     disabled_reason: str | None = Field(
         description="Why it was disabled: the receiver answered 410 Gone, every delivery failed for "

@@ -223,7 +223,7 @@ async def walk_through_webhooks(api: GeneratedClient, client: Any) -> None:
         client=client,
         body=models.WebhookCreate(
             url=PUBLIC_URL,
-            events=[models.WebhookCreateEventsItem.REDEMPTION_CREATED, models.WebhookCreateEventsItem.CUSTOMER_ERASED],
+            events=[models.WebhookEventType.REDEMPTION_CREATED, models.WebhookEventType.CUSTOMER_ERASED],
             description="Order system",
         ),
     )
@@ -248,7 +248,7 @@ async def walk_through_webhooks(api: GeneratedClient, client: Any) -> None:
     patched = await api.operation("webhooks", "update_webhook").asyncio_detailed(
         webhook.id,
         client=client,
-        body=models.WebhookUpdate(events=[models.WebhookUpdateEventsItem.REDEMPTION_ROLLED_BACK], enabled=False),
+        body=models.WebhookUpdate(events=[models.WebhookEventType.REDEMPTION_ROLLED_BACK], enabled=False),
     )
     assert patched.status_code == 200, patched.content
     assert isinstance(patched.parsed, models.WebhookRead)
