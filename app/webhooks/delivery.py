@@ -31,8 +31,9 @@ _ANSWER_BYTES = 4096
 # What the relay keeps of an error (the delivery log's last_error).
 _ERROR_CHARS = 300
 
-# The addresses checked for this attempt, by host name: set by `Sender.send` in the task that sends.
-_pinned: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("webhook_pinned_addresses")
+# The addresses checked for this attempt, by host name, in the resolver's order: set by `Sender.send` in the
+# task that sends.
+_pinned: contextvars.ContextVar[dict[str, tuple[str, ...]]] = contextvars.ContextVar("webhook_pinned_addresses")
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,8 @@ class Attempt:
 
 
 class _PinnedBackend(httpcore.AsyncNetworkBackend):
-    """Connects to the address `Sender.send` checked for the host, and to nothing else."""
+    """Connects to the addresses `Sender.send` checked for the host, and to nothing else: each in turn until
+    one takes the connection (a name's first address may be unreachable, an IPv6 one on an IPv4 network)."""
 
     def __init__(self) -> None:
         self._backend = httpcore.AnyIOBackend()
@@ -68,12 +70,18 @@ class _PinnedBackend(httpcore.AsyncNetworkBackend):
         local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
-        address = _pinned.get({}).get(host.strip("[]"))
-        if address is None:  # a host no attempt checked (a redirect is never followed; this is the guard)
+        checked = _pinned.get({}).get(host.strip("[]"))
+        if not checked:  # a host no attempt checked (a redirect is never followed; this is the guard)
             raise httpcore.ConnectError(f"{host} was not checked before connecting")
-        return await self._backend.connect_tcp(
-            address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
-        )
+        failures: list[str] = []
+        for address in checked:
+            try:
+                return await self._backend.connect_tcp(
+                    address, port, timeout=timeout, local_address=local_address, socket_options=socket_options
+                )
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
+                failures.append(f"{address}: {exc or type(exc).__name__}")
+        raise httpcore.ConnectError("; ".join(failures))
 
     async def connect_unix_socket(
         self,
@@ -145,7 +153,7 @@ class Sender:
             async with asyncio.timeout(self.timeout_seconds):
                 target = addresses.target_of(url, self.policy)
                 checked = await addresses.allowed_addresses(target, self.policy)
-                _pinned.set({target.host: str(checked[0])})
+                _pinned.set({target.host: tuple(str(address) for address in checked)})
                 async with self._client.stream("POST", url, content=body, headers=headers) as response:
                     await _drain(response)
         except WebhookUrlNotAllowed as exc:

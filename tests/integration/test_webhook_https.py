@@ -210,6 +210,37 @@ async def test_the_connection_goes_to_the_checked_address_and_never_asks_the_dns
     assert got.verified_with == [0]
 
 
+async def test_an_address_that_refuses_the_connection_is_passed_for_the_next_one_checked(
+    database: Database, engine: AsyncEngine, authority: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A name with two addresses, the first unreachable (nothing listens on 127.0.0.2: the receiver is bound to
+    127.0.0.1 only), as an IPv6 address listed first is on an IPv4 network: delivered through the second."""
+    name = "two-addresses.invalid"
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host not in (name, name.encode()):
+            return real_getaddrinfo(host, port, *args, **kwargs)
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+            for address in ("127.0.0.2", "127.0.0.1")
+        ]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    now = utc_now()
+    receiver = tls_receiver(authority, name)
+    async with receiving(receiver):
+        _, secret = await add_endpoint(engine, receiver.url_at(name), events=[REDEMPTION])
+        receiver.secrets.append(secret)
+        await emit(engine, {"id": 1}, now=now)
+        async with relay_trusting(database, engine, authority) as relay:
+            await relay.run_once(now)
+
+    [row] = await delivery_rows(engine)
+    assert (row.status, row.last_status_code, row.last_error) == ("delivered", 200, None)
+    assert len(receiver.received) == 1
+
+
 def test_a_tls_context_that_does_not_verify_is_refused(authority: Authority) -> None:
     no_host_name_check = authority.trusted()
     no_host_name_check.check_hostname = False
