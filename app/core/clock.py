@@ -13,10 +13,11 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Depends
-from pydantic import AfterValidator, BeforeValidator, GetCoreSchemaHandler, GetJsonSchemaHandler
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import AfterValidator, BeforeValidator
+from pydantic_core import PydanticCustomError
 from starlette.requests import Request
+
+from app.core.http.schemas import NamedString
 
 
 def utc_now() -> datetime:
@@ -104,37 +105,22 @@ def zone_names() -> frozenset[str]:
     return frozenset(listed) - {"Factory"}
 
 
-class _TimeZoneName:
-    """A str checked by `valid_timezone`, published once as the `TimeZoneName` schema: a string and its rule.
-
-    Not the list of names as an enum: some 600 values bloat every client, and generators that turn enum
-    values into identifiers fail on it (openapi-python-client: `GMT0`, `GMT+0` and `GMT-0` are one name)."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(
-            valid_timezone, core_schema.str_schema(strict=True), ref="TimeZoneName"
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        reference = handler(schema)
-        definition = handler.resolve_ref_schema(reference)
-        definition.update(
-            title="TimeZoneName",
-            description=(
-                "An IANA time zone name such as Europe/Berlin (the tz database's zone and link names; "
-                "not localtime, Factory or posix/...)"
-            ),
-            examples=["Europe/Berlin", "America/New_York", "UTC"],
-            maxLength=max(map(len, zone_names())),
-        )
-        return reference
-
-
-TimeZoneName = Annotated[str, _TimeZoneName]
+# Published once as the `TimeZoneName` schema: a string and its rule. Not the list of names as an enum: some
+# 600 values bloat every client, and generators that turn enum values into identifiers fail on it
+# (openapi-python-client: `GMT0`, `GMT+0` and `GMT-0` are one name).
+TimeZoneName = Annotated[
+    str,
+    NamedString(
+        "TimeZoneName",
+        valid_timezone,
+        description=(
+            "An IANA time zone name such as Europe/Berlin (the tz database's zone and link names; "
+            "not localtime, Factory or posix/...)"
+        ),
+        examples=["Europe/Berlin", "America/New_York", "UTC"],
+        maxLength=max(map(len, zone_names())),
+    ),
+]
 
 
 def local_day(instant: datetime, timezone: str) -> date:

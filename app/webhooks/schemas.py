@@ -8,11 +8,10 @@ import json
 from datetime import datetime
 from typing import Annotated, Any, Self
 
-from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler, StringConstraints, field_validator
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import PydanticCustomError, core_schema
+from pydantic import ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
-from app.core.http.schemas import Description, RequestModel, ResponseModel, StrictBool
+from app.core.http.schemas import Description, NamedString, RequestModel, ResponseModel, StrictBool
 from app.webhooks.events import SUBSCRIBABLE, EventType
 from app.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
@@ -35,31 +34,16 @@ def _subscribable(value: str) -> str:
     return value
 
 
-class _EventName:
-    """A str checked by `_subscribable`, published once as the `WebhookEventType` schema (an enum of the types an
-    endpoint may name): generated clients get one type for it in every body and answer, not one per field."""
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_after_validator_function(
-            _subscribable, core_schema.str_schema(strict=True), ref="WebhookEventType"
-        )
-
-    @classmethod
-    def __get_pydantic_json_schema__(
-        cls, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
-    ) -> JsonSchemaValue:
-        reference = handler(schema)
-        definition = handler.resolve_ref_schema(reference)
-        definition.update(
-            title="WebhookEventType",
-            description="A type of event an endpoint may receive (docs/webhooks.md)",
-            enum=[event_type.value for event_type in SUBSCRIBABLE],
-        )
-        return reference
-
-
-EventName = Annotated[str, _EventName]
+# One schema for the types an endpoint may name, in every body and answer: generated clients get one enum.
+EventName = Annotated[
+    str,
+    NamedString(
+        "WebhookEventType",
+        _subscribable,
+        description="A type of event an endpoint may receive (docs/webhooks.md)",
+        enum=[event_type.value for event_type in SUBSCRIBABLE],
+    ),
+]
 EVENTS_DOC = "The event types this endpoint receives: one or more, each once"
 WebhookUrl = Annotated[
     str,

@@ -6,11 +6,22 @@ did not write: an id is a JSON integer (not `true`, `"1"` or `1.0`), a boolean i
 (`+1`, `01`, `1.0`, ` 1` or Arabic-Indic digits are refused, not read as 1).
 """
 
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
-from pydantic_core import PydanticCustomError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
 
 MAX_ID = 2_147_483_647  # ids are 32-bit integers in the database
 
@@ -105,3 +116,26 @@ def either(first: tuple[str, str], second: tuple[str, str], *, not_both: bool) -
         both["properties"].update(given(*second)["properties"])
         rules.append({"not": both})
     return rules
+
+
+class NamedString:
+    """`Annotated[str, NamedString(name, check, ...)]`: a str checked by `check`, published once in the OpenAPI
+    document as the schema `name`, with `published` (its description, enum, examples...) on it. Generated clients
+    then get one type for it wherever it is used, not a copy per field."""
+
+    def __init__(self, name: str, check: Callable[[str], str], **published: Any) -> None:
+        self.name = name
+        self.check = check
+        self.published = published
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(
+            self.check, core_schema.str_schema(strict=True), ref=self.name
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        reference = handler(schema)
+        handler.resolve_ref_schema(reference).update(title=self.name, **self.published)
+        return reference
