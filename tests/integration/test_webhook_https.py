@@ -8,7 +8,7 @@ import contextlib
 import socket
 import ssl
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
@@ -176,22 +176,27 @@ async def test_a_certificate_from_an_authority_the_system_does_not_trust_fails_t
     assert "certificate verify failed" in str(row.last_error), row.last_error
 
 
-async def test_the_connection_goes_to_the_checked_address_and_never_asks_the_dns_again(
-    database: Database, engine: AsyncEngine, authority: Authority, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    name = "webhooks.invalid"  # a name no DNS answers for: only the test's resolver does, and only once
-    lookups: list[str] = []
+async def deliver_one_through(
+    name: str,
+    addresses_of: Callable[[Any], list[str]],
+    database: Database,
+    engine: AsyncEngine,
+    authority: Authority,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Receiver:
+    """One event delivered to a TLS receiver through `name`, which only this resolver answers (with
+    `addresses_of(port)`), under the event loop's getaddrinfo (app.webhooks.addresses) and every other resolver
+    in the process; the receiver."""
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
         if host not in (name, name.encode()):
             return real_getaddrinfo(host, port, *args, **kwargs)
-        lookups.append(name)
-        if len(lookups) > 1:  # a second answer would send the connection elsewhere
-            raise socket.gaierror(socket.EAI_NONAME, f"{name} was resolved a second time")
-        return [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", port))]
+        return [
+            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
+            for address in addresses_of(port)
+        ]
 
-    # Under the event loop's getaddrinfo (app.webhooks.addresses) and under every other resolver in the process.
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
     now = utc_now()
     receiver = tls_receiver(authority, name)
@@ -201,6 +206,22 @@ async def test_the_connection_goes_to_the_checked_address_and_never_asks_the_dns
         await emit(engine, {"id": 1}, now=now)
         async with relay_trusting(database, engine, authority) as relay:
             await relay.run_once(now)
+    return receiver
+
+
+async def test_the_connection_goes_to_the_checked_address_and_never_asks_the_dns_again(
+    database: Database, engine: AsyncEngine, authority: Authority, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = "webhooks.invalid"  # a name no DNS answers for: only the test's resolver does, and only once
+    lookups: list[str] = []
+
+    def once(port: Any) -> list[str]:
+        lookups.append(name)
+        if len(lookups) > 1:  # a second answer would send the connection elsewhere
+            raise socket.gaierror(socket.EAI_NONAME, f"{name} was resolved a second time")
+        return ["127.0.0.1"]
+
+    receiver = await deliver_one_through(name, once, database, engine, authority, monkeypatch)
 
     assert lookups == [name], "resolved once, by the check"
     [row] = await delivery_rows(engine)
@@ -215,26 +236,9 @@ async def test_an_address_that_refuses_the_connection_is_passed_for_the_next_one
 ) -> None:
     """A name with two addresses, the first unreachable (nothing listens on 127.0.0.2: the receiver is bound to
     127.0.0.1 only), as an IPv6 address listed first is on an IPv4 network: delivered through the second."""
-    name = "two-addresses.invalid"
-    real_getaddrinfo = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
-        if host not in (name, name.encode()):
-            return real_getaddrinfo(host, port, *args, **kwargs)
-        return [
-            (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (address, port))
-            for address in ("127.0.0.2", "127.0.0.1")
-        ]
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    now = utc_now()
-    receiver = tls_receiver(authority, name)
-    async with receiving(receiver):
-        _, secret = await add_endpoint(engine, receiver.url_at(name), events=[REDEMPTION])
-        receiver.secrets.append(secret)
-        await emit(engine, {"id": 1}, now=now)
-        async with relay_trusting(database, engine, authority) as relay:
-            await relay.run_once(now)
+    receiver = await deliver_one_through(
+        "two-addresses.invalid", lambda port: ["127.0.0.2", "127.0.0.1"], database, engine, authority, monkeypatch
+    )
 
     [row] = await delivery_rows(engine)
     assert (row.status, row.last_status_code, row.last_error) == ("delivered", 200, None)

@@ -7,7 +7,7 @@ discounts.service.rollback and the erasure customers.erasure.erase, the function
 An erased customer's page shows its tombstone: its id, its checkouts and redemptions, when it was erased.
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -194,17 +194,30 @@ def _confirmation(
     form_error: str = "",
     status_code: int = 200,
 ) -> Response:
-    return render(
+    return _form_page(
         request,
         "customers/rollback.html",
-        {
-            "nav": "customers",
-            "customer": customer,
-            "redemption": redemption,
-            "reason": reason,
-            "errors": errors or {},
-            "form_error": form_error,
-        },
+        {"customer": customer, "redemption": redemption, "reason": reason},
+        errors=errors,
+        form_error=form_error,
+        status_code=status_code,
+    )
+
+
+def _form_page(
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    errors: dict[str, str] | None,
+    form_error: str,
+    status_code: int,
+) -> Response:
+    """A customer's confirmation form (a rollback, an erasure), with what was wrong with it when it was sent."""
+    return render(
+        request,
+        template,
+        {"nav": "customers", **context, "errors": errors or {}, "form_error": form_error},
         status_code=status_code,
     )
 
@@ -261,10 +274,12 @@ def _erase_confirmation(
     form_error: str = "",
     status_code: int = 200,
 ) -> Response:
-    return render(
+    return _form_page(
         request,
         "customers/erase.html",
-        {"nav": "customers", "customer": customer, "reason": reason, "errors": errors or {}, "form_error": form_error},
+        {"customer": customer, "reason": reason},
+        errors=errors,
+        form_error=form_error,
         status_code=status_code,
     )
 
